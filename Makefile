@@ -1,0 +1,40 @@
+# One command each, doing all of its own set-up on a fresh machine (README "Quick start").
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test world data notebooks venv clean
+
+# CPU stack: torch pinned by constraints-cpu.txt, so no CUDA packages are pulled.
+$(STAMP): requirements.txt constraints-cpu.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -c constraints-cpu.txt -r requirements.txt
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e . || $(BIN)/pip install -q --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## the main job on the offline default (stages that exist so far)
+demo: $(STAMP)
+	$(BIN)/python -m igpt_lib reproduce --preset cpu --out runs/cpu
+
+## the whole test suite, notebooks included (smoke preset)
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+## the offline world of the cpu preset (base models cached in ~/.cache/igpt_kit)
+world: $(STAMP)
+	$(BIN)/python -m igpt_lib world build --preset cpu --out runs/cpu
+
+## regenerate the committed data/ (the cpu preset's datasets)
+data: $(STAMP)
+	$(BIN)/python -m igpt_lib world data --preset cpu --out data
+
+## re-execute the notebooks in place on the cpu preset, so their outputs are this run's
+notebooks: $(STAMP)
+	for nb in notebooks/[0-9]*.ipynb; do \
+	  $(BIN)/python -m papermill --cwd notebooks -p PRESET cpu $$nb $$nb || exit 1; done
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,86 @@
+"""Presets and one frozen dataclass per stage; each default says where it comes from.
+
+Presets (`smoke`, `cpu`, `colab-t4`, `a100`) are named instances, not copies: each is
+`dataclasses.replace` of a smaller one where only what differs is written down.
+The paper's numbers are in ../shared/PAPER_NOTES.md (Ouyang et al. 2022, sections cited).
+"""
+from dataclasses import dataclass, field, replace
+
+PAPER_PROMPTS = {"sft": 13_000, "rm": 33_000, "ppo": 31_000}  # §3.2, Table 6
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    """One member of the tiny base-model family (GPTNeoX, Pythia's architecture)."""
+    name: str
+    hidden: int            # hidden size
+    layers: int            # transformer blocks
+    heads: int             # attention heads
+    pretrain_tokens: int   # tokens seen in pretraining (budgeted from measured CPU tok/s)
+    lr: float = 2e-3       # peak AdamW LR; tiny models take large LRs
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """The offline world: tasks, users, labelers, corpus and the base-model family."""
+    seed: int = 0                       # everything in the world derives from this seed
+    scale: int = 32                     # dataset sizes = paper's prompt counts / scale
+    val_frac: float = 0.1               # share of prompts from validation users
+    test_frac: float = 0.15             # share of prompts from held-out (test) users
+    max_prompts_per_user: int = 200     # §3.2: at most 200 prompts per user ID
+    kind_probs: tuple = (("plain", 0.5), ("few_shot", 0.2), ("user_based", 0.3))  # §3.2 kinds
+    k_range: tuple = (4, 9)             # §3.5: labelers rank K = 4..9 responses
+    n_labelers: int = 40                # §3.4: about 40 contractors
+    n_heldout_labelers: int = 10        # §3.4: held-out labelers who produced no training data
+    agreement: float = 0.726            # §3.4: inter-labeler agreement of training labelers
+    heldout_agreement: float = 0.773    # §3.4: held-out labelers
+    corpus_tokens: int = 1_000_000      # pretraining corpus size (models may take several passes)
+    seq_len: int = 128                  # context; prompts + responses are ≤ 64 tokens, few-shot prefix ~40
+    batch_size: int = 32                # pretraining sequences per step
+    sizes: tuple = ()                   # the ModelSize family, smallest first
+    eval_prompts: int = 400             # held-out prompts for base-model scores (world.json)
+    max_new_tokens: int = 24            # response budget; the longest gold answer is 11 tokens
+
+    def n_prompts(self, stage):
+        return round(PAPER_PROMPTS[stage] / self.scale)
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    world: WorldConfig
+    description: str = ""
+    notes: dict = field(default_factory=dict)
+
+
+SMOKE_SIZES = (
+    ModelSize("xs", 16, 1, 2, 40_000),
+    ModelSize("s", 32, 1, 2, 40_000),
+    ModelSize("m", 48, 2, 2, 40_000),
+    ModelSize("l", 96, 2, 4, 40_000),
+)
+CPU_SIZES = (  # sized from measured 2-core CPU tok/s (xs ~80k .. l ~6.5k): ~7 min in all
+    ModelSize("xs", 48, 2, 4, 2_500_000, lr=3e-3),
+    ModelSize("s", 80, 3, 4, 2_000_000, lr=3e-3),
+    ModelSize("m", 128, 4, 4, 1_800_000, lr=3e-3),
+    ModelSize("l", 192, 6, 6, 1_500_000, lr=2.5e-3),
+)
+
+_SMOKE = WorldConfig(scale=256, corpus_tokens=120_000, sizes=SMOKE_SIZES, eval_prompts=48,
+                     n_labelers=12, n_heldout_labelers=4)
+_CPU = WorldConfig(sizes=CPU_SIZES)
+_GPU = replace(_CPU, scale=8, corpus_tokens=8_000_000, sizes=tuple(
+    replace(s, pretrain_tokens=s.pretrain_tokens * 4) for s in CPU_SIZES), eval_prompts=1000)
+
+PRESETS = {
+    "smoke": Preset("smoke", _SMOKE, "seconds: tests and notebook checks; numbers mean nothing"),
+    "cpu": Preset("cpu", _CPU, "the offline default: a laptop CPU in minutes"),
+    "colab-t4": Preset("colab-t4", _GPU, "one 16 GB GPU; hub models arrive with issue 7"),
+    "a100": Preset("a100", replace(_GPU, scale=4), "one A100; hub models arrive with issue 7"),
+}
+
+
+def get_preset(name):
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]

@@ -1,0 +1,173 @@
+"""`python -m igpt_lib world build`: datasets, corpus, tokenizer, base models, world.json.
+
+Layout of OUT/ (what later stages read):
+  world.json                   summary: agreement, parameter counts, base-model gold scores
+  world/data/*.jsonl           demonstrations, prompts, comparisons (schema: data/README.md)
+  world/data/labelers.json     the labeler population and each group's calibrated noise
+  world/corpus.txt             the pretraining corpus, one document per line
+  world/tokenizer/             the word-level tokenizer (PreTrainedTokenizerFast)
+  world/models/<size>/         base models, HF folders (safetensors)
+Base models are cached by content (config + corpus + tokenizer) under $IGPT_CACHE
+(default ~/.cache/igpt_kit), so they are trained once per machine.
+"""
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoModelForCausalLM
+
+from ..data import write_json, write_jsonl
+from ..generation import generate
+from ..utils import set_seed
+from .corpus import make_corpus
+from .datasets import make_datasets
+from .gold import gold_score
+from .labelers import to_json
+from .pretrain import n_params, pretrain
+from .prompts import GPT_PROMPT_PREFIX, gpt_prompted
+from .tokenizer import train_tokenizer
+
+
+def cache_root():
+    return Path(os.environ.get("IGPT_CACHE", Path.home() / ".cache" / "igpt_kit"))
+
+
+def _digest(*parts):
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode() if isinstance(part, str) else part)
+    return h.hexdigest()[:16]
+
+
+def _tokenize(tokenizer, docs):
+    ids = tokenizer(docs, add_special_tokens=False)["input_ids"]
+    eos = tokenizer.eos_token_id
+    return np.fromiter((t for doc in ids for t in (*doc, eos)), dtype=np.int64)
+
+
+def base_model(size, cfg, tokenizer, tokens, corpus_hash, seed, log):
+    """Path of the cached pretrained model for `size`, training it if absent."""
+    key = _digest(json.dumps(asdict(size)), str((cfg.seq_len, cfg.batch_size, seed)),
+                  corpus_hash, tokenizer.backend_tokenizer.to_str())
+    path = cache_root() / "models" / f"{size.name}-{key}"
+    if (path / "model.safetensors").exists():
+        log(f"  {size.name}: cached at {path}")
+        return path
+    start = time.time()
+    model, losses = pretrain(size, tokenizer, tokens, cfg.seq_len, cfg.batch_size, seed)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    model.save_pretrained(tmp)  # safetensors
+    tokenizer.save_pretrained(tmp)
+    write_json(tmp / "pretrain_log.json", {
+        "tokens": size.pretrain_tokens, "seconds": round(time.time() - start, 1),
+        "final_loss": float(np.mean(losses[-20:])), "loss_every_10_steps": losses[::10]})
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)
+    log(f"  {size.name}: {n_params(model):,} params, loss {np.mean(losses[-20:]):.3f}, "
+        f"{time.time() - start:.0f} s")
+    return path
+
+
+def evaluate_base(model_dir, rows, cfg, tokenizer):
+    """Mean gold score of greedy responses, zero-shot and behind the GPT-prompted prefix."""
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    model.eval()
+    out = {}
+    for mode, prompts in (("zero_shot", [r["prompt"] for r in rows]),
+                          ("prompted", [gpt_prompted(r["prompt"]) for r in rows])):
+        responses = generate(model, tokenizer, prompts, cfg.max_new_tokens)
+        scores = [gold_score(r, y) for r, y in zip(rows, responses)]
+        by_task = {}
+        for r, s in zip(rows, scores):
+            by_task.setdefault(r["task"], []).append(s)
+        out[mode] = {"gold": float(np.mean(scores)),
+                     "by_task": {t: round(float(np.mean(v)), 4) for t, v in sorted(by_task.items())},
+                     "continue_rate": float(np.mean([y.startswith("Q :") for y in responses])),
+                     "examples": [[r["prompt"], y] for r, y in zip(rows[:5], responses[:5])]}
+    return out
+
+
+def write_data(cfg, folder):
+    """The world's datasets and labelers into `folder` (the committed data/ is the cpu preset's)."""
+    data, labelers, sigma, agreement = make_datasets(cfg)
+    for name, rows in data.items():
+        write_jsonl(Path(folder) / f"{name}.jsonl", rows)
+    write_json(Path(folder) / "labelers.json", to_json(labelers, sigma))
+    return data, agreement
+
+
+def build_world(preset, out, log=print):
+    """Build (or reuse from cache) the whole offline world of `preset` into `out`."""
+    cfg, out = preset.world, Path(out)
+    wdir, t0, timings = out / "world", time.time(), {}
+    set_seed(cfg.seed)
+    log(f"world [{preset.name}]: datasets and labelers")
+    data, agreement = write_data(cfg, wdir / "data")
+    sigma = json.loads((wdir / "data" / "labelers.json").read_text())["sigma"]
+    timings["datasets_s"] = round(time.time() - t0, 1)
+
+    log("world: corpus and tokenizer")
+    docs = make_corpus(cfg.corpus_tokens, cfg.seed + 2)
+    (wdir / "corpus.txt").write_text("\n".join(docs) + "\n")
+    tokenizer = train_tokenizer(docs)
+    tokenizer.save_pretrained(wdir / "tokenizer")
+    tokens = _tokenize(tokenizer, docs)
+    corpus_hash = _digest(tokens.tobytes())
+    timings["corpus_s"] = round(time.time() - t0 - timings["datasets_s"], 1)
+
+    log("world: base models (pretraining, cached)")
+    t1, params, pretrain_info, scores = time.time(), {}, {}, {}
+    for i, size in enumerate(cfg.sizes):
+        src = base_model(size, cfg, tokenizer, tokens, corpus_hash, cfg.seed + 100 + i, log)
+        dst = wdir / "models" / size.name
+        shutil.copytree(src, dst, dirs_exist_ok=True)
+        pretrain_info[size.name] = json.loads((dst / "pretrain_log.json").read_text())
+        pretrain_info[size.name].pop("loss_every_10_steps")
+    timings["pretrain_s"] = round(time.time() - t1, 1)
+
+    log("world: base-model gold scores on held-out prompts")
+    t2, rows = time.time(), data["prompts.test"][: cfg.eval_prompts]
+    for size in cfg.sizes:
+        torch.manual_seed(cfg.seed)
+        dst = wdir / "models" / size.name
+        params[size.name] = n_params(AutoModelForCausalLM.from_pretrained(dst))
+        scores[size.name] = evaluate_base(dst, rows, cfg, tokenizer)
+    timings["base_eval_s"] = round(time.time() - t2, 1)
+    timings["total_s"] = round(time.time() - t0, 1)
+
+    sizes = [s.name for s in cfg.sizes]
+    report = {
+        "preset": preset.name,
+        "seed": cfg.seed,
+        "labeler_agreement": round(agreement["train"], 4),
+        "heldout_labeler_agreement": round(agreement["heldout"], 4),
+        "labeler_agreement_paper": {"train": cfg.agreement, "heldout": cfg.heldout_agreement},
+        "labeler_sigma": sigma,
+        "param_counts": params,
+        "param_ratio": round(params[sizes[-1]] / params[sizes[0]], 2),
+        "base_gold_score": {s: round(scores[s]["zero_shot"]["gold"], 4) for s in sizes},
+        "base_prompted_gold_score": {s: round(scores[s]["prompted"]["gold"], 4) for s in sizes},
+        "base_continue_rate": {s: round(scores[s]["zero_shot"]["continue_rate"], 4) for s in sizes},
+        "base_gold_by_task": {s: {m: scores[s][m]["by_task"] for m in ("zero_shot", "prompted")}
+                              for s in sizes},
+        "base_examples": {s: {m: scores[s][m]["examples"] for m in ("zero_shot", "prompted")}
+                          for s in sizes},
+        "gpt_prompt_prefix": GPT_PROMPT_PREFIX,
+        "eval_prompts": len(rows),
+        "dataset_sizes": {name: len(rows) for name, rows in data.items()},
+        "scale": {"factor": cfg.scale, "paper_prompts": {"sft": 13000, "rm": 33000, "ppo": 31000}},
+        "corpus_tokens": int(len(tokens)),
+        "vocab_size": len(tokenizer),
+        "pretrain": pretrain_info,
+        "timings": timings,
+        "config": asdict(cfg),
+    }
+    write_json(out / "world.json", report)
+    log(f"world: done in {timings['total_s']:.0f} s -> {out / 'world.json'}")
+    return report

@@ -1,0 +1,39 @@
+"""The CLI frame and the presets."""
+import subprocess
+import sys
+
+import pytest
+
+from igpt_lib.cli import main, parser
+from igpt_lib.config import PRESETS, get_preset
+
+
+def test_every_subcommand_takes_preset_and_out():
+    for cmd in (["world", "build"], ["sft"], ["rm"], ["ppo"], ["eval"], ["reproduce"]):
+        args = parser().parse_args(cmd + ["--preset", "smoke", "--out", "x"])
+        assert args.preset == "smoke" and args.out == "x"
+
+
+def test_stages_not_yet_built_say_so(capsys):
+    assert main(["sft", "--preset", "smoke", "--out", "x"]) == 2
+    assert "issue #3" in capsys.readouterr().err
+
+
+def test_unknown_preset_is_one_clear_error():
+    with pytest.raises(ValueError, match="unknown preset 'tpu'"):
+        get_preset("tpu")
+    r = subprocess.run([sys.executable, "-m", "igpt_lib", "world", "build", "--preset", "tpu"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "invalid choice: 'tpu'" in r.stderr
+
+
+def test_presets_are_named_instances_with_a_wide_model_family():
+    assert set(PRESETS) == {"smoke", "cpu", "colab-t4", "a100"}
+    for preset in PRESETS.values():
+        assert len(preset.world.sizes) >= 4
+        assert [s.hidden for s in preset.world.sizes] == sorted(s.hidden for s in preset.world.sizes)
+
+
+def test_world_data_command_writes_the_datasets(tmp_path):
+    assert main(["world", "data", "--preset", "smoke", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "comparisons.train.jsonl").exists() and (tmp_path / "labelers.json").exists()
