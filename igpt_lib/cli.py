@@ -8,6 +8,7 @@ import sys
 import time
 
 from .config import PRESETS, get_preset
+from .utils import quiet_transformers
 
 STAGES = {  # stage: (what it does, the issue that brings it)
     "sft": ("step 1: supervised fine-tuning on demonstrations", 3),
@@ -49,8 +50,7 @@ def _not_yet(stage):
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    from transformers.utils import logging as hf_logging
-    hf_logging.disable_progress_bar()  # our own bars say what is happening
+    quiet_transformers()
     preset = get_preset(args.preset)
     if args.command == "world":
         from .world.build import build_world, write_data

@@ -10,3 +10,11 @@ def set_seed(seed):
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def quiet_transformers():
+    """Turn off transformers' own progress bars and info logs (our bars say what happens).
+    Global, so it is called explicitly by the CLI and the notebooks, never at import."""
+    from transformers.utils import logging as hf_logging
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()

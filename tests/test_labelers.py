@@ -65,3 +65,13 @@ def test_rankings_follow_gold_on_average():
                     counted += 1
                     concordant += (gold[i] > gold[j]) == (r["ranks"][i] < r["ranks"][j])
     assert concordant / counted > 0.75
+
+
+def test_panel_prefers_the_gold_better_answer_most_of_the_time():
+    from igpt_lib.world.labelers import Panel
+    panel = Panel.load(REPO / "data" / "labelers.json", group="heldout")
+    rng = np.random.default_rng(0)
+    row = {"task": "capital", "meta": {"country": "norland"}}
+    wins = [panel.prefer(row, "oslen", "rimo", rng) for _ in range(200)]
+    assert np.mean(wins) > 0.8
+    assert panel.prefer(row, "oslen", "oslen", rng) == 0.5

@@ -110,3 +110,33 @@ def calibrate_sigma(problem, target, lo=1e-3, hi=5.0, steps=30):
 
 def to_json(labelers, sigmas):
     return {"sigma": sigmas, "labelers": [asdict(lab) for lab in labelers]}
+
+
+class Panel:
+    """A labeler group as later stages use it: rank K responses, or judge A against B.
+
+        panel = Panel.load("runs/cpu/world/data/labelers.json", group="heldout")
+        panel.label(row, ["c b a", "a b c"], rng)   # one random member ranks them
+    """
+
+    def __init__(self, labelers, sigma):
+        self.labelers, self.sigma = list(labelers), sigma
+
+    @classmethod
+    def load(cls, path, group="train"):
+        import json
+        info = json.loads(open(path, encoding="utf-8").read())
+        members = [Labeler(**lab) for lab in info["labelers"] if lab["group"] == group]
+        if not members:
+            raise ValueError(f"{path}: no labelers in group {group!r}")
+        return cls(members, info["sigma"][group])
+
+    def label(self, row, responses, rng):
+        """Likert, flags and ranks (0 = best) of `responses` from one random member."""
+        labeler = self.labelers[int(rng.integers(len(self.labelers)))]
+        return label(labeler, self.sigma, row, responses, rng)
+
+    def prefer(self, row, a, b, rng):
+        """1.0 if a random member prefers `a` to `b`, 0.0 if `b`, 0.5 for a tie."""
+        ranks = self.label(row, [a, b], rng)["ranks"]
+        return 0.5 if ranks[0] == ranks[1] else float(ranks[0] < ranks[1])
