@@ -94,6 +94,10 @@ def _atomic_write(path, text):
         raise
 
 
+def write_text(path, text):
+    _atomic_write(path, text)
+
+
 def write_jsonl(path, rows):
     _atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 

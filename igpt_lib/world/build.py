@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM
 
-from ..data import write_json, write_jsonl
+from ..data import write_json, write_jsonl, write_text
 from ..generation import generate
 from ..utils import set_seed
 from .corpus import make_corpus
@@ -81,7 +81,7 @@ def evaluate_base(model_dir, rows, cfg, tokenizer):
     out = {}
     for mode, prompts in (("zero_shot", [r["prompt"] for r in rows]),
                           ("prompted", [gpt_prompted(r["prompt"]) for r in rows])):
-        responses = generate(model, tokenizer, prompts, cfg.max_new_tokens)
+        responses = generate(model, tokenizer, prompts, cfg.max_new_tokens)  # ~1 s: no bar
         scores = [gold_score(r, y) for r, y in zip(rows, responses)]
         by_task = {}
         for r, s in zip(rows, scores):
@@ -102,6 +102,21 @@ def write_data(cfg, folder):
     return data, agreement
 
 
+def summary_table(report):
+    """world.json as the markdown table README and docs/world.md show (printed by the CLI)."""
+    lines = ["| size | params | GPT (zero-shot) gold | GPT-prompted gold | continues instead of answering |",
+             "|---|---:|---:|---:|---:|"]
+    for size, n in report["param_counts"].items():
+        lines.append(f"| {size} | {n:,} | {report['base_gold_score'][size]:+.3f} | "
+                     f"{report['base_prompted_gold_score'][size]:+.3f} | "
+                     f"{report['base_continue_rate'][size]:.0%} |")
+    lines += ["", f"Labeler agreement {report['labeler_agreement']:.3f} (paper 0.726), held-out "
+                  f"labelers {report['heldout_labeler_agreement']:.3f} (paper 0.773); parameter ratio "
+                  f"largest/smallest {report['param_ratio']}×; gold scores are means over "
+                  f"{report['eval_prompts']} held-out prompts, greedy decoding."]
+    return "\n".join(lines)
+
+
 def build_world(preset, out, log=print):
     """Build (or reuse from cache) the whole offline world of `preset` into `out`."""
     cfg, out = preset.world, Path(out)
@@ -114,7 +129,7 @@ def build_world(preset, out, log=print):
 
     log("world: corpus and tokenizer")
     docs = make_corpus(cfg.corpus_tokens, cfg.seed + 2)
-    (wdir / "corpus.txt").write_text("\n".join(docs) + "\n")
+    write_text(wdir / "corpus.txt", "\n".join(docs) + "\n")
     tokenizer = train_tokenizer(docs)
     tokenizer.save_pretrained(wdir / "tokenizer")
     tokens = _tokenize(tokenizer, docs)
@@ -169,5 +184,6 @@ def build_world(preset, out, log=print):
         "config": asdict(cfg),
     }
     write_json(out / "world.json", report)
-    log(f"world: done in {timings['total_s']:.0f} s -> {out / 'world.json'}")
+    log(f"world: done in {timings['total_s']:.0f} s -> {out / 'world.json'}\n")
+    log(summary_table(report))
     return report

@@ -76,13 +76,14 @@ def split_users(users, cfg, rng):
 
 def make_prompts(cfg):
     """{split: rows}: train rows carry `stage` (sft / rm / ppo) in the paper's proportions."""
-    rng = random.Random(cfg.seed)
     n_train = sum(cfg.n_prompts(s) for s in ("sft", "rm", "ppo"))
-    n_total = round(n_train / (1 - cfg.val_frac - cfg.test_frac) * 1.05)
-    users = make_users(n_total, cfg, rng)
-    out = {}
-    for split, members in split_users(users, cfg, rng).items():
-        out[split] = [row for u in members for row in user_prompts(u, cfg, rng)]
+    for margin in (1.05, 1.2, 1.5, 2.0):  # a heavy user at the split boundary can starve train
+        rng = random.Random(cfg.seed)
+        users = make_users(round(n_train / (1 - cfg.val_frac - cfg.test_frac) * margin), cfg, rng)
+        out = {split: [row for u in members for row in user_prompts(u, cfg, rng)]
+               for split, members in split_users(users, cfg, rng).items()}
+        if len(out["train"]) >= n_train:
+            break
     train_texts = {r["prompt"] for r in out["train"]}
     for split in ("val", "test"):  # held-out prompts must not repeat a training prompt
         out[split] = [r for r in out[split] if r["prompt"] not in train_texts]
