@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM
 
+from ..config import PAPER_PROMPTS
 from ..data import write_json, write_jsonl, write_text
 from ..generation import generate
 from ..utils import set_seed
@@ -74,10 +75,8 @@ def base_model(size, cfg, tokenizer, tokens, corpus_hash, seed, log):
     return path
 
 
-def evaluate_base(model_dir, rows, cfg, tokenizer):
+def evaluate_base(model, rows, cfg, tokenizer):
     """Mean gold score of greedy responses, zero-shot and behind the GPT-prompted prefix."""
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    model.eval()
     out = {}
     for mode, prompts in (("zero_shot", [r["prompt"] for r in rows]),
                           ("prompted", [gpt_prompted(r["prompt"]) for r in rows])):
@@ -117,47 +116,38 @@ def summary_table(report):
     return "\n".join(lines)
 
 
-def build_world(preset, out, log=print):
-    """Build (or reuse from cache) the whole offline world of `preset` into `out`."""
-    cfg, out = preset.world, Path(out)
-    wdir, t0, timings = out / "world", time.time(), {}
-    set_seed(cfg.seed)
-    log(f"world [{preset.name}]: datasets and labelers")
-    data, agreement = write_data(cfg, wdir / "data")
-    sigma = json.loads((wdir / "data" / "labelers.json").read_text())["sigma"]
-    timings["datasets_s"] = round(time.time() - t0, 1)
-
-    log("world: corpus and tokenizer")
+def _corpus_and_tokenizer(cfg, wdir):
     docs = make_corpus(cfg.corpus_tokens, cfg.seed + 2)
     write_text(wdir / "corpus.txt", "\n".join(docs) + "\n")
     tokenizer = train_tokenizer(docs)
     tokenizer.save_pretrained(wdir / "tokenizer")
-    tokens = _tokenize(tokenizer, docs)
-    corpus_hash = _digest(tokens.tobytes())
-    timings["corpus_s"] = round(time.time() - t0 - timings["datasets_s"], 1)
+    return tokenizer, _tokenize(tokenizer, docs)
 
-    log("world: base models (pretraining, cached)")
-    t1, params, pretrain_info, scores = time.time(), {}, {}, {}
+
+def _base_models(cfg, wdir, tokenizer, tokens, log):
+    """Pretrain (or take from the cache) every size into wdir/models; their pretraining logs."""
+    corpus_hash, info = _digest(tokens.tobytes()), {}
     for i, size in enumerate(cfg.sizes):
         src = base_model(size, cfg, tokenizer, tokens, corpus_hash, cfg.seed + 100 + i, log)
         dst = wdir / "models" / size.name
         shutil.copytree(src, dst, dirs_exist_ok=True)
-        pretrain_info[size.name] = json.loads((dst / "pretrain_log.json").read_text())
-        pretrain_info[size.name].pop("loss_every_10_steps")
-    timings["pretrain_s"] = round(time.time() - t1, 1)
+        info[size.name] = json.loads((dst / "pretrain_log.json").read_text())
+        info[size.name].pop("loss_every_10_steps")
+    return info
 
-    log("world: base-model gold scores on held-out prompts")
-    t2, rows = time.time(), data["prompts.test"][: cfg.eval_prompts]
+
+def _score_base_models(cfg, wdir, tokenizer, rows):
+    params, scores = {}, {}
     for size in cfg.sizes:
-        torch.manual_seed(cfg.seed)
-        dst = wdir / "models" / size.name
-        params[size.name] = n_params(AutoModelForCausalLM.from_pretrained(dst))
-        scores[size.name] = evaluate_base(dst, rows, cfg, tokenizer)
-    timings["base_eval_s"] = round(time.time() - t2, 1)
-    timings["total_s"] = round(time.time() - t0, 1)
+        model = AutoModelForCausalLM.from_pretrained(wdir / "models" / size.name).eval()
+        params[size.name] = n_params(model)
+        scores[size.name] = evaluate_base(model, rows, cfg, tokenizer)
+    return params, scores
 
-    sizes = [s.name for s in cfg.sizes]
-    report = {
+
+def _report(preset, data, agreement, sigma, params, scores, extra):
+    cfg, sizes, modes = preset.world, [s.name for s in preset.world.sizes], ("zero_shot", "prompted")
+    return {
         "preset": preset.name,
         "seed": cfg.seed,
         "labeler_agreement": round(agreement["train"], 4),
@@ -169,20 +159,44 @@ def build_world(preset, out, log=print):
         "base_gold_score": {s: round(scores[s]["zero_shot"]["gold"], 4) for s in sizes},
         "base_prompted_gold_score": {s: round(scores[s]["prompted"]["gold"], 4) for s in sizes},
         "base_continue_rate": {s: round(scores[s]["zero_shot"]["continue_rate"], 4) for s in sizes},
-        "base_gold_by_task": {s: {m: scores[s][m]["by_task"] for m in ("zero_shot", "prompted")}
-                              for s in sizes},
-        "base_examples": {s: {m: scores[s][m]["examples"] for m in ("zero_shot", "prompted")}
-                          for s in sizes},
+        "base_gold_by_task": {s: {m: scores[s][m]["by_task"] for m in modes} for s in sizes},
+        "base_examples": {s: {m: scores[s][m]["examples"] for m in modes} for s in sizes},
         "gpt_prompt_prefix": GPT_PROMPT_PREFIX,
-        "eval_prompts": len(rows),
         "dataset_sizes": {name: len(rows) for name, rows in data.items()},
-        "scale": {"factor": cfg.scale, "paper_prompts": {"sft": 13000, "rm": 33000, "ppo": 31000}},
-        "corpus_tokens": int(len(tokens)),
-        "vocab_size": len(tokenizer),
-        "pretrain": pretrain_info,
-        "timings": timings,
+        "scale": {"factor": cfg.scale, "paper_prompts": PAPER_PROMPTS},
+        **extra,
         "config": asdict(cfg),
     }
+
+
+def build_world(preset, out, log=print):
+    """Build (or reuse from cache) the whole offline world of `preset` into `out`."""
+    cfg, out = preset.world, Path(out)
+    wdir, timings, clock = out / "world", {}, time.time()
+
+    def lap(name):
+        nonlocal clock
+        timings[name], clock = round(time.time() - clock, 1), time.time()
+
+    set_seed(cfg.seed)
+    log(f"world [{preset.name}]: datasets and labelers")
+    data, agreement = write_data(cfg, wdir / "data")
+    sigma = json.loads((wdir / "data" / "labelers.json").read_text())["sigma"]
+    lap("datasets_s")
+    log("world: corpus and tokenizer")
+    tokenizer, tokens = _corpus_and_tokenizer(cfg, wdir)
+    lap("corpus_s")
+    log("world: base models (pretraining, cached)")
+    pretrain_info = _base_models(cfg, wdir, tokenizer, tokens, log)
+    lap("pretrain_s")
+    log("world: base-model gold scores on held-out prompts")
+    rows = data["prompts.test"][: cfg.eval_prompts]
+    params, scores = _score_base_models(cfg, wdir, tokenizer, rows)
+    lap("base_eval_s")
+    timings["total_s"] = round(sum(timings.values()), 1)
+    report = _report(preset, data, agreement, sigma, params, scores, {
+        "eval_prompts": len(rows), "corpus_tokens": int(len(tokens)), "vocab_size": len(tokenizer),
+        "pretrain": pretrain_info, "timings": timings})
     write_json(out / "world.json", report)
     log(f"world: done in {timings['total_s']:.0f} s -> {out / 'world.json'}\n")
     log(summary_table(report))
