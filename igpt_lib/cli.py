@@ -11,7 +11,6 @@ from .config import PRESETS, get_preset
 from .utils import quiet_transformers
 
 STAGES = {  # stage: (what it does, the issue that brings it)
-    "sft": ("step 1: supervised fine-tuning on demonstrations", 3),
     "rm": ("step 2: comparisons and the K-way reward model", 4),
     "ppo": ("step 3: PPO with per-token KL penalty, and PPO-ptx", 5),
     "eval": ("evaluation: win rates, truthfulness, toxicity, alignment tax", 6),
@@ -32,6 +31,11 @@ def parser():
                        help="build: everything (reuses cached base models); "
                             "data: only the datasets and labelers, into --out itself")
     _common(world)
+    sft = sub.add_parser("sft", help="step 1: supervised fine-tuning on demonstrations (trl.SFTTrainer)")
+    _common(sft)
+    sft.add_argument("--model", help="a model folder or hub name (default: every world base model)")
+    sft.add_argument("--dataset", help="demonstrations: our JSONL, a Dolly-schema JSONL, or a hub name "
+                                       "(default: the world's)")
     for name, (text, _) in STAGES.items():
         _common(sub.add_parser(name, help=text))
     _common(sub.add_parser("reproduce", help="world -> sft -> rm -> ppo -> eval, skipping done stages"))
@@ -60,6 +64,10 @@ def main(argv=None):
                   f"labeler agreement {agreement['train']:.3f}")
         else:
             build_world(preset, _out(args))
+        return 0
+    if args.command == "sft":
+        from .sft import run_sft
+        run_sft(preset, _out(args), model=args.model, dataset=args.dataset)
         return 0
     if args.command == "reproduce":
         from .world.build import build_world

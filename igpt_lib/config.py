@@ -4,7 +4,7 @@ Presets (`smoke`, `cpu`, `colab-t4`, `a100`) are named instances, not copies: ea
 `dataclasses.replace` of a smaller one where only what differs is written down.
 The paper's numbers are in ../shared/PAPER_NOTES.md (Ouyang et al. 2022, sections cited).
 """
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 PAPER_PROMPTS = {"sft": 13_000, "rm": 33_000, "ppo": 31_000}  # §3.2, Table 6
 
@@ -46,11 +46,38 @@ class WorldConfig:
 
 
 @dataclass(frozen=True)
+class SFTConfig:
+    """Step 1, supervised fine-tuning (§3.5, App. C), scaled to the world."""
+    sizes: tuple = ()                  # world sizes to fine-tune; () = all (Figure 1 needs each)
+    epochs: int = 16                   # App. C: 16 epochs; kept (32× fewer demos → 32× fewer steps)
+    lr: float = 1e-3                   # App. C: 9.65e-6 at 1.3B; 0.1–3M-param models need ~100×
+    batch_size: int = 16               # App. C: 32; halved so 406 demos still give 26 steps/epoch
+    min_lr_ratio: float = 0.1          # App. C: cosine decay to 10 % of the peak LR, no warm-up
+    residual_dropout: float = 0.2      # §3.5 / App. C: residual dropout 0.2 (off in saved configs)
+    adam_betas: tuple = (0.9, 0.95)    # App. C: Adam β1 0.9, β2 0.95
+    weight_decay: float = 0.0          # App. C names none
+    max_length: int = 128              # world prompt + response ≤ 64 tokens; longer rows truncated
+    eval_prompts: int = 200            # validation prompts scored after each epoch (selection)
+    eval_batch_size: int = 64
+    max_new_tokens: int = 24           # as the world's evaluation
+    gradient_checkpointing: bool = False  # TRL defaults to True; tiny models are not memory-bound
+    lora_r: int = 0                    # 0: full fine-tuning; > 0: LoRA rank (peft; hub presets)
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    load_in_8bit: bool = False         # 8-bit base weights (bitsandbytes); only adapters train
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.load_in_8bit and not self.lora_r:
+            raise ValueError("SFTConfig: load_in_8bit=True needs lora_r > 0 (8-bit weights do not train)")
+
+
+@dataclass(frozen=True)
 class Preset:
     name: str
     world: WorldConfig
     description: str = ""
-    notes: dict = field(default_factory=dict)
+    sft: SFTConfig = SFTConfig()
 
 
 SMOKE_SIZES = (
@@ -73,7 +100,8 @@ _GPU = replace(_CPU, scale=8, corpus_tokens=8_000_000, sizes=tuple(
     replace(s, pretrain_tokens=s.pretrain_tokens * 4) for s in CPU_SIZES), eval_prompts=1000)
 
 PRESETS = {
-    "smoke": Preset("smoke", _SMOKE, "seconds: tests and notebook checks; numbers mean nothing"),
+    "smoke": Preset("smoke", _SMOKE, "seconds: tests and notebook checks; numbers mean nothing",
+                    sft=SFTConfig(epochs=2, eval_prompts=16)),
     "cpu": Preset("cpu", _CPU, "the offline default: a laptop CPU in minutes"),
     "colab-t4": Preset("colab-t4", _GPU, "one 16 GB GPU; hub models arrive with issue 7"),
     "a100": Preset("a100", replace(_GPU, scale=4), "one A100; hub models arrive with issue 7"),

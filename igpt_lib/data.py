@@ -104,3 +104,40 @@ def write_jsonl(path, rows):
 
 def write_json(path, obj):
     _atomic_write(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+# Hub-world adapters: map a public dataset's schema onto ours, template applied once here.
+HUB_PROMPT_TEMPLATE = "### Instruction:\n{instruction}\n\n### Response:\n"
+HUB_PROMPT_TEMPLATE_WITH_INPUT = "### Instruction:\n{instruction}\n\n### Input:\n{context}\n\n### Response:\n"
+
+
+def from_dolly(rows, source="<dolly>"):
+    """Dolly-15k rows (`instruction`, `context`, `response`, `category`) → demonstrations.
+
+    Dolly has no user IDs (its authors were Databricks employees), so each row is its own
+    user: splitting by user_id is then a random split. `task` keeps Dolly's category."""
+    out = []
+    for n, row in enumerate(rows, start=1):
+        for name in ("instruction", "response"):
+            if not isinstance(row.get(name), str) or not row[name].strip():
+                raise DataError(f"{source}:{n}: field {name!r} is missing or empty (Dolly schema)")
+        context = (row.get("context") or "").strip()
+        template = HUB_PROMPT_TEMPLATE_WITH_INPUT if context else HUB_PROMPT_TEMPLATE
+        out.append({"prompt_id": f"dolly-{n - 1:05d}",
+                    "prompt": template.format(instruction=row["instruction"].strip(), context=context),
+                    "response": row["response"].strip(), "user_id": f"dolly-{n - 1:05d}",
+                    "task": row.get("category", "dolly"), "kind": "plain", "meta": {}})
+    return out
+
+
+def load_demonstrations_any(source):
+    """Demonstrations from our JSONL, a Dolly-schema JSONL, or a hub dataset name (train split)."""
+    path = Path(source)
+    if path.exists():
+        rows = read_jsonl(path)
+    else:
+        import datasets  # only for hub names: no network is touched for local files
+        rows = list(datasets.load_dataset(source, split="train"))
+    if rows and "instruction" in rows[0]:
+        return from_dolly(rows, source)
+    return validate(rows, "demonstrations", source)

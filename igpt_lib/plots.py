@@ -33,3 +33,20 @@ def plot_grouped_bars(groups, series, ylabel="", title="", ax=None):
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     return fig
+
+
+def plot_metrics(rows, x, ys, group=None, title="", ylabels=None):
+    """One panel per metric in `ys`, a line per `group` value, from metrics.jsonl rows."""
+    fig, axes = plt.subplots(1, len(ys), figsize=(4.2 * len(ys), 3.3), squeeze=False)
+    keys = sorted({r.get(group) for r in rows}, key=str) if group else [None]
+    for ax, y, ylabel in zip(axes[0], ys, ylabels or ys):
+        for key in keys:
+            sel = [r for r in rows if (group is None or r.get(group) == key) and r.get(y) is not None]
+            ax.plot([r[x] for r in sel], [r[y] for r in sel], marker="o", ms=3, label=key)
+        ax.set(xlabel=x, ylabel=ylabel)
+        ax.grid(alpha=0.3)
+        if group:
+            ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -13,8 +13,10 @@ def set_seed(seed):
 
 
 def quiet_transformers():
-    """Turn off transformers' own progress bars and info logs (our bars say what happens).
-    Global, so it is called explicitly by the CLI and the notebooks, never at import."""
+    """Turn off transformers' and datasets' own progress bars and info logs (our bars say
+    what happens). Global, so the CLI and the notebooks call it explicitly, never at import."""
+    import datasets
     from transformers.utils import logging as hf_logging
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+    datasets.disable_progress_bars()

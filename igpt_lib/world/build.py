@@ -201,3 +201,12 @@ def build_world(preset, out, log=print):
     log(f"world: done in {timings['total_s']:.0f} s -> {out / 'world.json'}\n")
     log(summary_table(report))
     return report
+
+
+def ensure_world(preset, out, log=print):
+    """world.json of `out`, building the world first if this folder has none."""
+    path = Path(out) / "world.json"
+    if not path.exists():
+        log(f"{path} not found: building the world first")
+        return build_world(preset, out, log)
+    return json.loads(path.read_text())

@@ -1,0 +1,50 @@
+"""Load the models every stage uses: tiny local folders or hub names, 8-bit, LoRA.
+
+`trust_remote_code` is False unless the caller passes True. Weights we write are safetensors.
+"""
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+# The residual-dropout field has a different name in each architecture.
+RESIDUAL_DROPOUT_FIELDS = ("hidden_dropout", "resid_pdrop", "hidden_dropout_prob", "dropout")
+
+
+def residual_dropout_field(config):
+    """The name of the config's residual-dropout field, or a clear error."""
+    for name in RESIDUAL_DROPOUT_FIELDS:
+        if hasattr(config, name):
+            return name
+    raise ValueError(f"{type(config).__name__} has none of {RESIDUAL_DROPOUT_FIELDS}: "
+                     "cannot set residual dropout")
+
+
+def set_residual_dropout(config, p):
+    """Set residual dropout on a model config (the paper's SFT uses 0.2, §3.5)."""
+    setattr(config, residual_dropout_field(config), p)
+
+
+def load_tokenizer(path_or_name, trust_remote_code=False):
+    tok = AutoTokenizer.from_pretrained(path_or_name, trust_remote_code=trust_remote_code)
+    if tok.pad_token is None:  # Pythia and GPT-2 ship without one
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_causal_lm(path_or_name, residual_dropout=None, load_in_8bit=False, trust_remote_code=False):
+    """A causal LM for training: optional residual dropout, optional 8-bit base weights
+    (bitsandbytes; then only adapters can train, so pair it with LoRA)."""
+    config = AutoConfig.from_pretrained(path_or_name, trust_remote_code=trust_remote_code)
+    if residual_dropout is not None:
+        set_residual_dropout(config, residual_dropout)
+    kwargs = {}
+    if load_in_8bit:
+        from transformers import BitsAndBytesConfig
+        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
+    return AutoModelForCausalLM.from_pretrained(path_or_name, config=config,
+                                                trust_remote_code=trust_remote_code, **kwargs)
+
+
+def lora_config(r, alpha, dropout, task_type="CAUSAL_LM"):
+    """peft LoRA on every linear layer (attention and MLP), the usual choice for small ranks."""
+    from peft import LoraConfig
+    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules="all-linear",
+                      task_type=task_type)

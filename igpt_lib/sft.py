@@ -1,0 +1,220 @@
+"""Step 1: supervised fine-tuning on demonstrations with trl.SFTTrainer (§3.5, App. C).
+
+The loss is `losses.sft_loss` (response tokens only: TRL's completion-only loss on a
+prompt/completion dataset). After every epoch a *scorer* rates greedy responses to validation
+prompts, and the best epoch is kept: the paper selects its SFT model by RM score on
+validation, because validation loss overfits after ~1 epoch while quality keeps improving.
+Here the scorer is the world's gold labeler; the RM stage can pass its reward model instead.
+Lesson: notebooks/01_sft.ipynb.
+"""
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+import trl
+from datasets import Dataset
+from transformers import TrainerCallback
+
+from .generation import generate
+from .models import load_causal_lm, lora_config, residual_dropout_field
+from .world.gold import gold_score
+
+
+def gold_scorer(rows, responses):
+    """The offline world's gold labeler as a scorer: rows need `task` and `meta`."""
+    return [gold_score(r, y) for r, y in zip(rows, responses)]
+
+
+def to_trl_dataset(rows):
+    """Our demonstrations → TRL's prompt/completion format (TRL appends <eos>)."""
+    def completion(row):
+        sep = "" if row["prompt"][-1:].isspace() else " "
+        return sep + row["response"]
+    return Dataset.from_list([{"prompt": r["prompt"], "completion": completion(r)} for r in rows])
+
+
+def save_checkpoint(model, tokenizer, folder):
+    """An HF folder (safetensors) that loads with plain AutoModelForCausalLM: LoRA merged,
+    dropout off (it is a training-time choice); written complete to a temp folder first,
+    then each file renamed into place."""
+    folder = Path(folder)
+    tmp = folder.with_name(f".{folder.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    if hasattr(model, "merge_and_unload") and not getattr(model, "is_loaded_in_8bit", False):
+        model = _merged_copy(model)
+    field = residual_dropout_field(model.config)
+    train_value = getattr(model.config, field)
+    setattr(model.config, field, 0.0)
+    try:
+        model.save_pretrained(tmp)  # safetensors
+    finally:
+        setattr(model.config, field, train_value)
+    tokenizer.save_pretrained(tmp)
+    folder.mkdir(parents=True, exist_ok=True)
+    for item in tmp.iterdir():  # file by file: OUT/sft/ may also hold metrics.jsonl
+        os.replace(item, folder / item.name)
+    tmp.rmdir()
+
+
+def _merged_copy(peft_model):
+    import copy
+    return copy.deepcopy(peft_model).merge_and_unload()
+
+
+class EpochSelector(TrainerCallback):
+    """After each evaluation: log train/val loss and the scorer's mean on validation prompts
+    to metrics.jsonl; save the weights when the score is the best so far (§3.5)."""
+
+    def __init__(self, tokenizer, eval_rows, scorer, cfg, folder, size, metrics_path):
+        self.tokenizer, self.eval_rows, self.scorer, self.cfg = tokenizer, eval_rows, scorer, cfg
+        self.folder, self.size, self.metrics_path = folder, size, metrics_path
+        self.train_loss, self.best, self.history = None, None, []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.train_loss = logs["loss"]
+
+    def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
+        epoch = int(round(state.epoch or 0))
+        model.eval()
+        prompts = [r["prompt"] for r in self.eval_rows]
+        responses = generate(model, self.tokenizer, prompts, self.cfg.max_new_tokens,
+                             batch_size=self.cfg.eval_batch_size)
+        row = {"size": self.size, "epoch": epoch, "train_loss": self.train_loss if epoch else None,
+               "val_loss": metrics.get("eval_loss")}
+        if self.scorer is not None:
+            row["score"] = float(np.mean(self.scorer(self.eval_rows, responses)))
+        self.history.append(row)
+        with open(self.metrics_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+        key = row.get("score", epoch)  # no scorer: the last epoch wins
+        if self.best is None or key > self.best[1]:
+            self.best = (epoch, key)
+            save_checkpoint(model, self.tokenizer, self.folder)
+        model.train()
+
+    def choice(self):
+        epoch, score = self.best
+        if self.scorer is None:
+            why = "no scorer given: the last epoch is kept"
+        else:
+            best_loss = min(self.history, key=lambda r: r["val_loss"])["epoch"]
+            why = (f"highest validation score {score:+.3f} (§3.5: select by score, not loss; "
+                   f"validation loss was lowest at epoch {best_loss})")
+        return {"epoch": epoch, "score": score if self.scorer else None, "why": why}
+
+
+def trl_args(cfg, output_dir, progress):
+    """TRL's SFTConfig from ours: the paper's recipe, scaled (see config.SFTConfig)."""
+    on_gpu = torch.cuda.is_available()
+    return trl.SFTConfig(
+        output_dir=str(output_dir), num_train_epochs=cfg.epochs, learning_rate=cfg.lr,
+        per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.eval_batch_size,
+        lr_scheduler_type="cosine_with_min_lr", lr_scheduler_kwargs={"min_lr_rate": cfg.min_lr_ratio},
+        warmup_steps=0, adam_beta1=cfg.adam_betas[0], adam_beta2=cfg.adam_betas[1],
+        weight_decay=cfg.weight_decay, max_length=cfg.max_length, completion_only_loss=True,
+        eval_strategy="epoch", logging_strategy="epoch", save_strategy="no", report_to="none",
+        bf16=on_gpu and torch.cuda.is_bf16_supported(),
+        activation_checkpointing=cfg.gradient_checkpointing,
+        seed=cfg.seed, data_seed=cfg.seed, disable_tqdm=not progress, use_cpu=not on_gpu)
+
+
+def train_sft(model_path, tokenizer, train_rows, val_rows, eval_rows, cfg, folder, size,
+              metrics_path, scorer=gold_scorer, progress=True):
+    """Fine-tune one model; the chosen epoch's weights end in `folder`. Returns the choice."""
+    model = load_causal_lm(model_path, residual_dropout=cfg.residual_dropout,
+                           load_in_8bit=cfg.load_in_8bit)
+    selector = EpochSelector(tokenizer, eval_rows, scorer, cfg, folder, size, metrics_path)
+    peft = lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout) if cfg.lora_r else None
+    trainer = trl.SFTTrainer(model=model, args=trl_args(cfg, Path(folder).parent / ".trl", progress),
+                             train_dataset=to_trl_dataset(train_rows),
+                             eval_dataset=to_trl_dataset(val_rows), processing_class=tokenizer,
+                             peft_config=peft, callbacks=[selector])
+    trainer.evaluate()  # epoch 0: the base model, so the choice can also be "no fine-tuning"
+    trainer.train()
+    shutil.rmtree(Path(folder).parent / ".trl", ignore_errors=True)
+    return selector.choice()
+
+
+def _split_by_user(rows, val_frac=0.05):
+    """Deterministic split of foreign demonstrations by user_id (hash), for hub datasets."""
+    import zlib
+    is_val = [zlib.crc32(r["user_id"].encode()) % 1000 < val_frac * 1000 for r in rows]
+    return [r for r, v in zip(rows, is_val) if not v], [r for r, v in zip(rows, is_val) if v]
+
+
+def _data(out, cfg, dataset):
+    """(train, val, eval rows, scorer): the world's demonstrations unless `dataset` is given."""
+    wdata = Path(out) / "world" / "data"
+    if dataset is None:
+        from .data import load_demonstrations, load_prompts
+        train, val = (load_demonstrations(wdata / f"demonstrations.{s}.jsonl") for s in ("train", "val"))
+        return train, val, load_prompts(wdata / "prompts.val.jsonl")[: cfg.eval_prompts], gold_scorer
+    from .data import load_demonstrations_any
+    from .world.tasks import TASKS
+    train, val = _split_by_user(load_demonstrations_any(dataset))
+    checkable = all(r.get("task") in TASKS and "meta" in r for r in val)
+    return train, val, val[: cfg.eval_prompts], gold_scorer if checkable else None
+
+
+def _test_gold(folder, tokenizer, rows, cfg):
+    from transformers import AutoModelForCausalLM
+    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    responses = generate(model, tokenizer, [r["prompt"] for r in rows], cfg.max_new_tokens,
+                         batch_size=cfg.eval_batch_size)
+    return float(np.mean(gold_scorer(rows, responses)))
+
+
+def _write_figure_and_summary(out, summary, cfg, seconds):
+    from dataclasses import asdict
+    from .data import write_json
+    from .plots import plot_metrics
+    rows = [json.loads(line) for line in (out / "sft" / "metrics.jsonl").read_text().splitlines()]
+    fig = plot_metrics(rows, "epoch", ["train_loss", "val_loss", "score"], group="size",
+                       title="SFT: losses and validation score per epoch")
+    (out / "figures").mkdir(exist_ok=True)
+    fig.savefig(out / "figures" / "sft_curves.png", dpi=120)
+    write_json(out / "sft" / "summary.json", {"models": summary, "seconds": round(seconds, 1),
+                                              "config": asdict(cfg)})
+
+
+def run_sft(preset, out, model=None, dataset=None, log=print, progress=True):
+    """`python -m igpt_lib sft`: fine-tune every world size (or `model`) into OUT/sft/.
+
+    World family: OUT/sft/<size>/ for each size, and OUT/sft/ itself holds the smallest (the
+    policy the headline uses), each an HF folder. With `model`: OUT/sft/ is that model."""
+    import time
+    from .data import load_prompts
+    from .models import load_tokenizer
+    from .world.build import ensure_world
+    cfg, out, start = preset.sft, Path(out), time.time()
+    world = ensure_world(preset, out, log) if model is None or dataset is None else None
+    sft_dir = out / "sft"
+    sft_dir.mkdir(parents=True, exist_ok=True)
+    metrics_path = sft_dir / "metrics.jsonl"
+    metrics_path.write_text("")
+    sizes = list(cfg.sizes or [s.name for s in preset.world.sizes])
+    models = {Path(model).name: model} if model else {s: out / "world" / "models" / s for s in sizes}
+    tokenizer = load_tokenizer(model or out / "world" / "tokenizer")
+    train, val, eval_rows, scorer = _data(out, cfg, dataset)
+    test = load_prompts(out / "world" / "data" / "prompts.test.jsonl")[: preset.world.eval_prompts] \
+        if world and scorer else None
+    summary = {}
+    for name, path in models.items():
+        folder = sft_dir if model else sft_dir / name
+        log(f"sft {name}: {len(train)} demonstrations, {cfg.epochs} epochs")
+        summary[name] = train_sft(path, tokenizer, train, val, eval_rows, cfg, folder, name,
+                                  metrics_path, scorer, progress)
+        if test:  # the same held-out prompts as world.json's base_gold_score
+            summary[name]["test_gold"] = _test_gold(folder, tokenizer, test, cfg)
+            summary[name]["base_test_gold"] = world["base_gold_score"].get(name)
+        log(f"sft {name}: kept epoch {summary[name]['epoch']}: {summary[name]['why']}")
+    if not model:  # OUT/sft/ itself: the smallest size, the headline's policy
+        for item in (sft_dir / sizes[0]).iterdir():
+            shutil.copy2(item, sft_dir / item.name)
+    _write_figure_and_summary(out, summary, cfg, time.time() - start)
+    return summary
