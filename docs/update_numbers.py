@@ -2,6 +2,7 @@
 
     python -m igpt_lib world build --preset cpu --out runs/cpu   # world.json
     python bench/world_build.py                                   # cold-cache timings
+    python -m igpt_lib sft --preset cpu --out runs/cpu           # sft/summary.json, metrics.jsonl
     python docs/update_numbers.py                                 # this script
 """
 import json
@@ -29,6 +30,19 @@ def models_table(world, bench):
     return "\n".join(lines)
 
 
+def sft_table(world, summary, metrics):
+    lines = ["| size | base (GPT) | GPT-prompted | SFT | epoch kept (best score) | epoch of lowest val loss |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for size, s in summary["models"].items():
+        mine = [r for r in metrics if r["size"] == size]
+        low = min(mine, key=lambda r: r["val_loss"])["epoch"]
+        lines.append(f"| {size} | {s['base_test_gold']:+.3f} | {world['base_prompted_gold_score'][size]:+.3f} | "
+                     f"{s['test_gold']:+.3f} | {s['epoch']} | {low} |")
+    lines += ["", f"Mean gold score on the same {world['eval_prompts']} held-out prompts, greedy; "
+                  f"SFT of all four sizes took {summary['seconds']:.0f} s on 2 cores."]
+    return "\n".join(lines)
+
+
 def replace(path, marker, text):
     src = path.read_text()
     pattern = re.compile(rf"(<!-- {marker}:start -->\n).*?(<!-- {marker}:end -->)", re.S)
@@ -43,6 +57,11 @@ def main():
     replace(ROOT / "README.md", "world-numbers", table)
     replace(ROOT / "docs" / "world.md", "world-numbers", table)
     replace(ROOT / "docs" / "world.md", "world-models", models_table(world, bench))
+    sft = ROOT / "runs" / "cpu" / "sft"
+    if (sft / "summary.json").exists():
+        metrics = [json.loads(line) for line in (sft / "metrics.jsonl").read_text().splitlines()]
+        replace(ROOT / "README.md", "sft-numbers",
+                sft_table(world, json.loads((sft / "summary.json").read_text()), metrics))
     print("updated README.md and docs/world.md")
 
 

@@ -52,6 +52,26 @@ def _not_yet(stage):
     return 2
 
 
+def reproduce(preset, out):
+    """Every stage in order, skipping those whose outputs are already in `out`."""
+    from pathlib import Path
+    from .sft import run_sft
+    from .world.build import build_world
+    start, out = time.time(), Path(out)
+    stages = [("world", out / "world.json", lambda: build_world(preset, out)),
+              ("sft", out / "sft" / "summary.json", lambda: run_sft(preset, out))]
+    for name, done_marker, run in stages:
+        if done_marker.exists():
+            print(f"reproduce: {name} already in {out} ({done_marker.name}); skipped")
+            continue
+        t = time.time()
+        run()
+        print(f"reproduce: {name} done in {time.time() - t:.0f} s")
+    print(f"reproduce: {time.time() - start:.0f} s; stages not in this version yet: "
+          f"{', '.join(STAGES)} (issues #4-#6)")
+    return 0
+
+
 def main(argv=None):
     args = parser().parse_args(argv)
     quiet_transformers()
@@ -70,13 +90,7 @@ def main(argv=None):
         run_sft(preset, _out(args), model=args.model, dataset=args.dataset)
         return 0
     if args.command == "reproduce":
-        from .world.build import build_world
-        start = time.time()
-        build_world(preset, _out(args))
-        missing = ", ".join(STAGES)
-        print(f"reproduce: world built in {time.time() - start:.0f} s; stages not in this "
-              f"version yet: {missing} (issues #3-#6)")
-        return 0
+        return reproduce(preset, _out(args))
     return _not_yet(args.command)
 
 

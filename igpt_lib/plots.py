@@ -38,7 +38,7 @@ def plot_grouped_bars(groups, series, ylabel="", title="", ax=None):
 def plot_metrics(rows, x, ys, group=None, title="", ylabels=None):
     """One panel per metric in `ys`, a line per `group` value, from metrics.jsonl rows."""
     fig, axes = plt.subplots(1, len(ys), figsize=(4.2 * len(ys), 3.3), squeeze=False)
-    keys = sorted({r.get(group) for r in rows}, key=str) if group else [None]
+    keys = list(dict.fromkeys(r.get(group) for r in rows)) if group else [None]  # first-seen order
     for ax, y, ylabel in zip(axes[0], ys, ylabels or ys):
         for key in keys:
             sel = [r for r in rows if (group is None or r.get(group) == key) and r.get(y) is not None]

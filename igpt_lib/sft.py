@@ -87,6 +87,10 @@ class EpochSelector(TrainerCallback):
                "val_loss": metrics.get("eval_loss")}
         if self.scorer is not None:
             row["score"] = float(np.mean(self.scorer(self.eval_rows, responses)))
+        if self.scorer is not gold_scorer and _checkable(self.eval_rows):  # gold beside any scorer
+            row["gold"] = float(np.mean(gold_scorer(self.eval_rows, responses)))
+        elif self.scorer is gold_scorer:
+            row["gold"] = row["score"]
         self.history.append(row)
         with open(self.metrics_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
@@ -108,11 +112,11 @@ class EpochSelector(TrainerCallback):
         return {"epoch": epoch, "score": score if self.scorer else None, "why": why}
 
 
-def trl_args(cfg, output_dir, progress):
+def trl_args(cfg, output_dir, progress, size=None):
     """TRL's SFTConfig from ours: the paper's recipe, scaled (see config.SFTConfig)."""
     on_gpu = torch.cuda.is_available()
     return trl.SFTConfig(
-        output_dir=str(output_dir), num_train_epochs=cfg.epochs, learning_rate=cfg.lr,
+        output_dir=str(output_dir), num_train_epochs=cfg.epochs, learning_rate=cfg.lr_for(size),
         per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.eval_batch_size,
         lr_scheduler_type="cosine_with_min_lr", lr_scheduler_kwargs={"min_lr_rate": cfg.min_lr_ratio},
         warmup_steps=0, adam_beta1=cfg.adam_betas[0], adam_beta2=cfg.adam_betas[1],
@@ -130,7 +134,7 @@ def train_sft(model_path, tokenizer, train_rows, val_rows, eval_rows, cfg, folde
                            load_in_8bit=cfg.load_in_8bit)
     selector = EpochSelector(tokenizer, eval_rows, scorer, cfg, folder, size, metrics_path)
     peft = lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout) if cfg.lora_r else None
-    trainer = trl.SFTTrainer(model=model, args=trl_args(cfg, Path(folder).parent / ".trl", progress),
+    trainer = trl.SFTTrainer(model=model, args=trl_args(cfg, Path(folder).parent / ".trl", progress, size),
                              train_dataset=to_trl_dataset(train_rows),
                              eval_dataset=to_trl_dataset(val_rows), processing_class=tokenizer,
                              peft_config=peft, callbacks=[selector])
@@ -155,10 +159,14 @@ def _data(out, cfg, dataset):
         train, val = (load_demonstrations(wdata / f"demonstrations.{s}.jsonl") for s in ("train", "val"))
         return train, val, load_prompts(wdata / "prompts.val.jsonl")[: cfg.eval_prompts], gold_scorer
     from .data import load_demonstrations_any
-    from .world.tasks import TASKS
     train, val = _split_by_user(load_demonstrations_any(dataset))
-    checkable = all(r.get("task") in TASKS and "meta" in r for r in val)
-    return train, val, val[: cfg.eval_prompts], gold_scorer if checkable else None
+    return train, val, val[: cfg.eval_prompts], gold_scorer if _checkable(val) else None
+
+
+def _checkable(rows):
+    """True when the world's gold labeler can score answers to these rows."""
+    from .world.tasks import TASKS
+    return bool(rows) and all(r.get("task") in TASKS and "meta" in r for r in rows)
 
 
 def _test_gold(folder, tokenizer, rows, cfg):
@@ -206,7 +214,7 @@ def run_sft(preset, out, model=None, dataset=None, log=print, progress=True):
     summary = {}
     for name, path in models.items():
         folder = sft_dir if model else sft_dir / name
-        log(f"sft {name}: {len(train)} demonstrations, {cfg.epochs} epochs")
+        log(f"sft {name}: {len(train)} demonstrations, {cfg.epochs} epochs, peak LR {cfg.lr_for(name):g}")
         summary[name] = train_sft(path, tokenizer, train, val, eval_rows, cfg, folder, name,
                                   metrics_path, scorer, progress)
         if test:  # the same held-out prompts as world.json's base_gold_score

@@ -37,3 +37,16 @@ def test_presets_are_named_instances_with_a_wide_model_family():
 def test_world_data_command_writes_the_datasets(tmp_path):
     assert main(["world", "data", "--preset", "smoke", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "comparisons.train.jsonl").exists() and (tmp_path / "labelers.json").exists()
+
+
+def test_reproduce_skips_stages_already_done(smoke_world, tmp_path, capsys):
+    import shutil
+    out, _ = smoke_world
+    shutil.copytree(out / "world", tmp_path / "world")
+    shutil.copy(out / "world.json", tmp_path / "world.json")
+    assert main(["reproduce", "--preset", "smoke", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "world already in" in printed and "sft done in" in printed
+    assert (tmp_path / "sft" / "summary.json").exists()
+    assert main(["reproduce", "--preset", "smoke", "--out", str(tmp_path)]) == 0
+    assert "sft already in" in capsys.readouterr().out

@@ -30,7 +30,7 @@ def _world(smoke_world):
 
 def test_few_epochs_lower_the_loss_and_save_a_plain_checkpoint(smoke_world, tmp_path):
     out, tok, train, val, prompts = _world(smoke_world)
-    cfg = SFTConfig(epochs=3, lr=3e-3, eval_prompts=8)
+    cfg = SFTConfig(epochs=3, lr=3e-3, lr_by_size=(), eval_prompts=8)
     metrics = tmp_path / "metrics.jsonl"
     choice = train_sft(out / "world" / "models" / "s", tok, train, val, prompts, cfg,
                        tmp_path / "s", "s", metrics, progress=False)
@@ -52,7 +52,7 @@ def test_the_best_scoring_epoch_is_kept(smoke_world, tmp_path):
     def scorer(rows, responses):
         return [next(scores)] * len(rows)
 
-    cfg = SFTConfig(epochs=2, lr=3e-3, eval_prompts=8)
+    cfg = SFTConfig(epochs=2, lr=3e-3, lr_by_size=(), eval_prompts=8)
     choice = train_sft(out / "world" / "models" / "xs", tok, train, val, prompts, cfg,
                        tmp_path / "xs", "xs", tmp_path / "m.jsonl", scorer=scorer, progress=False)
     assert choice["epoch"] == 1 and choice["score"] == 0.9
@@ -130,3 +130,8 @@ def test_cli_sft_on_the_world_writes_every_size(smoke_world, tmp_path):
     assert (tmp_path / "run" / "figures" / "sft_curves.png").exists()
     summary = json.loads((sft / "summary.json").read_text())["models"]
     assert all("test_gold" in v and "base_test_gold" in v for v in summary.values())
+
+
+def test_learning_rate_per_size():
+    cfg = SFTConfig(lr=1e-3, lr_by_size=(("xs", 1e-2),))
+    assert cfg.lr_for("xs") == 1e-2 and cfg.lr_for("l") == 1e-3 and cfg.lr_for(None) == 1e-3
