@@ -72,7 +72,7 @@ def _loader(schema):
 
 load_demonstrations = _loader("demonstrations")
 load_prompts = _loader("prompts")
-load_comparisons = _loader("comparisons")
+load_comparison_rows = _loader("comparisons")
 
 
 def _atomic_write(path, text):
@@ -106,38 +106,30 @@ def write_json(path, obj):
     _atomic_write(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
-# Hub-world adapters: map a public dataset's schema onto ours, template applied once here.
-HUB_PROMPT_TEMPLATE = "### Instruction:\n{instruction}\n\n### Response:\n"
-HUB_PROMPT_TEMPLATE_WITH_INPUT = "### Instruction:\n{instruction}\n\n### Input:\n{context}\n\n### Response:\n"
+def _rows_of(source):
+    """Rows of a local JSONL file, or of a hub dataset's train split."""
+    if Path(source).exists():
+        return read_jsonl(source)
+    import datasets  # only for hub names: no network is touched for local files
+    return list(datasets.load_dataset(source, split="train"))
 
 
-def from_dolly(rows, source="<dolly>"):
-    """Dolly-15k rows (`instruction`, `context`, `response`, `category`) → demonstrations.
+def load_comparisons(source):
+    """Comparisons as a `datasets.Dataset` with at least prompt, responses, ranks (0 = best).
 
-    Dolly has no user IDs (its authors were Databricks employees), so each row is its own
-    user: splitting by user_id is then a random split. `task` keeps Dolly's category."""
-    out = []
-    for n, row in enumerate(rows, start=1):
-        for name in ("instruction", "response"):
-            if not isinstance(row.get(name), str) or not row[name].strip():
-                raise DataError(f"{source}:{n}: field {name!r} is missing or empty (Dolly schema)")
-        context = (row.get("context") or "").strip()
-        template = HUB_PROMPT_TEMPLATE_WITH_INPUT if context else HUB_PROMPT_TEMPLATE
-        out.append({"prompt_id": f"dolly-{n - 1:05d}",
-                    "prompt": template.format(instruction=row["instruction"].strip(), context=context),
-                    "response": row["response"].strip(), "user_id": f"dolly-{n - 1:05d}",
-                    "task": row.get("category", "dolly"), "kind": "plain", "meta": {}})
-    return out
+    `source`: our JSONL, OpenAssistant message trees (one row per group of ≥ 2 ranked sibling
+    replies) or flat OpenAssistant messages, HH-RLHF chosen/rejected (K = 2), a local file or
+    a hub name. Bad rows raise DataError naming the file, line and field."""
+    from datasets import Dataset
+    from .adapters import to_comparisons
+    rows = validate(to_comparisons(_rows_of(source), str(source)), "comparisons", source)
+    return Dataset.from_list(rows)
 
 
 def load_demonstrations_any(source):
     """Demonstrations from our JSONL, a Dolly-schema JSONL, or a hub dataset name (train split)."""
-    path = Path(source)
-    if path.exists():
-        rows = read_jsonl(path)
-    else:
-        import datasets  # only for hub names: no network is touched for local files
-        rows = list(datasets.load_dataset(source, split="train"))
+    rows = _rows_of(source)
     if rows and "instruction" in rows[0]:
+        from .adapters import from_dolly
         return from_dolly(rows, source)
     return validate(rows, "demonstrations", source)

@@ -39,3 +39,24 @@ def sft_loss(logits, labels):
     """
     counted = labels[:, 1:] != IGNORE_INDEX  # (B, T−1)
     return -masked_mean(token_logprobs(logits, labels), counted)
+
+
+def ranking_loss(rewards, ranks, mask=None):
+    """K-way reward-model loss (InstructGPT eq. 1): for each prompt, the mean over its strictly
+    ordered pairs of −log σ(r(x, y_better) − r(x, y_worse)); then the mean over prompts.
+
+        loss(θ) = −1/C(K,2) · E_(x, y_w, y_l) [log σ(r_θ(x, y_w) − r_θ(x, y_l))]
+
+    All C(K,2) comparisons of a prompt form one batch element, so each response is forwarded
+    once (§3.5). rewards: (B, K) float, one scalar per response. ranks: (B, K) long, 0 = best,
+    equal ranks = a tie. mask: (B, K) bool, False on padding (variable K); None = all valid.
+    Tied pairs are neither counted nor divided by; a prompt with no ordered pair is left out
+    of the mean over prompts.
+    """
+    if mask is None:
+        mask = torch.ones_like(ranks, dtype=torch.bool)
+    diff = rewards.unsqueeze(2) - rewards.unsqueeze(1)              # (B, K, K): r_i − r_j
+    better = ranks.unsqueeze(2) < ranks.unsqueeze(1)                 # (B, K, K): i ranked above j
+    pairs = better & mask.unsqueeze(2) & mask.unsqueeze(1)           # (B, K, K)
+    per_prompt = masked_mean(-torch.nn.functional.logsigmoid(diff), pairs, dim=(1, 2))  # (B,)
+    return masked_mean(per_prompt, pairs.any(dim=(1, 2)))

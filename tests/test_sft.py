@@ -80,8 +80,8 @@ def test_dolly_adapter_maps_to_our_schema(tmp_path):
     path.write_text("".join(json.dumps(r) + "\n" for r in DOLLY))
     rows = D.load_demonstrations_any(path)
     D.validate(rows, "demonstrations")
-    assert rows[0]["prompt"] == "### Instruction:\nName a primary colour.\n\n### Response:\n"
-    assert "### Input:\nCats sleep a lot." in rows[1]["prompt"] and rows[1]["task"] == "summarization"
+    assert rows[0]["prompt"] == "\n\nHuman: Name a primary colour.\n\nAssistant:"
+    assert "\n\nCats sleep a lot.\n\nAssistant:" in rows[1]["prompt"] and rows[1]["task"] == "summarization"
     path.write_text(json.dumps({"instruction": "x", "response": " "}) + "\n")
     with pytest.raises(D.DataError, match=r"dolly\.jsonl:1: field 'response' is missing or empty"):
         D.load_demonstrations_any(path)
