@@ -3,6 +3,7 @@
     python -m igpt_lib world build --preset cpu --out runs/cpu   # world.json
     python bench/world_build.py                                   # cold-cache timings
     python -m igpt_lib sft --preset cpu --out runs/cpu           # sft/summary.json, metrics.jsonl
+    python -m igpt_lib rm --preset cpu --out runs/cpu            # rm/metrics.json
     python docs/update_numbers.py                                 # this script
 """
 import json
@@ -43,6 +44,19 @@ def sft_table(world, summary, metrics):
     return "\n".join(lines)
 
 
+def rm_table(m):
+    lines = ["| accuracy on validation pairs | ours | paper |", "|---|---:|---:|"]
+    lines.append(f"| training labelers' ranks | {m['train_labelers']['accuracy']:.3f} | 0.724 |")
+    lines.append(f"| held-out labelers' ranks | {m['heldout_labelers']['accuracy']:.3f} | 0.696 |")
+    lines.append(f"| gold order (strict pairs) | {m['gold_strict']['accuracy']:.3f} | — |")
+    lines.append(f"| labelers' own agreement with gold | {m['labelers_vs_gold']:.3f} | — |")
+    by_task = ", ".join(f"{t} {v:.2f}" for t, v in m["gold_strict"]["by_task"].items())
+    lines += ["", f"Gold-order accuracy by task: {by_task}. Demonstrations' mean score "
+                  f"{m['demo_mean_before']:+.3f} before the shift, {m['demo_mean_after']:+.1e} after; "
+                  f"{m['train_prompts']} training prompts, {m['seconds']:.0f} s on 2 cores."]
+    return "\n".join(lines)
+
+
 def replace(path, marker, text):
     src = path.read_text()
     pattern = re.compile(rf"(<!-- {marker}:start -->\n).*?(<!-- {marker}:end -->)", re.S)
@@ -62,6 +76,9 @@ def main():
         metrics = [json.loads(line) for line in (sft / "metrics.jsonl").read_text().splitlines()]
         replace(ROOT / "README.md", "sft-numbers",
                 sft_table(world, json.loads((sft / "summary.json").read_text()), metrics))
+    rm = ROOT / "runs" / "cpu" / "rm" / "metrics.json"
+    if rm.exists():
+        replace(ROOT / "README.md", "rm-numbers", rm_table(json.loads(rm.read_text())))
     print("updated README.md and docs/world.md")
 
 

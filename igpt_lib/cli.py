@@ -11,7 +11,6 @@ from .config import PRESETS, get_preset
 from .utils import quiet_transformers
 
 STAGES = {  # stage: (what it does, the issue that brings it)
-    "rm": ("step 2: comparisons and the K-way reward model", 4),
     "ppo": ("step 3: PPO with per-token KL penalty, and PPO-ptx", 5),
     "eval": ("evaluation: win rates, truthfulness, toxicity, alignment tax", 6),
 }
@@ -36,6 +35,7 @@ def parser():
     sft.add_argument("--model", help="a model folder or hub name (default: every world base model)")
     sft.add_argument("--dataset", help="demonstrations: our JSONL, a Dolly-schema JSONL, or a hub name "
                                        "(default: the world's)")
+    _common(sub.add_parser("rm", help="step 2: comparisons of SFT samples and one K-way reward model"))
     for name, (text, _) in STAGES.items():
         _common(sub.add_parser(name, help=text))
     _common(sub.add_parser("reproduce", help="world -> sft -> rm -> ppo -> eval, skipping done stages"))
@@ -55,11 +55,13 @@ def _not_yet(stage):
 def reproduce(preset, out):
     """Every stage in order, skipping those whose outputs are already in `out`."""
     from pathlib import Path
+    from .reward import run_rm
     from .sft import run_sft
     from .world.build import build_world
     start, out = time.time(), Path(out)
     stages = [("world", out / "world.json", lambda: build_world(preset, out)),
-              ("sft", out / "sft" / "summary.json", lambda: run_sft(preset, out))]
+              ("sft", out / "sft" / "summary.json", lambda: run_sft(preset, out)),
+              ("rm", out / "rm" / "metrics.json", lambda: run_rm(preset, out))]
     for name, done_marker, run in stages:
         if done_marker.exists():
             print(f"reproduce: {name} already in {out} ({done_marker.name}); skipped")
@@ -68,7 +70,7 @@ def reproduce(preset, out):
         run()
         print(f"reproduce: {name} done in {time.time() - t:.0f} s")
     print(f"reproduce: {time.time() - start:.0f} s; stages not in this version yet: "
-          f"{', '.join(STAGES)} (issues #4-#6)")
+          f"{', '.join(STAGES)} (issues #5-#6)")
     return 0
 
 
@@ -88,6 +90,10 @@ def main(argv=None):
     if args.command == "sft":
         from .sft import run_sft
         run_sft(preset, _out(args), model=args.model, dataset=args.dataset)
+        return 0
+    if args.command == "rm":
+        from .reward import run_rm
+        run_rm(preset, _out(args))
         return 0
     if args.command == "reproduce":
         return reproduce(preset, _out(args))

@@ -78,11 +78,35 @@ class SFTConfig:
 
 
 @dataclass(frozen=True)
+class RewardConfig:
+    """Step 2: comparisons from the SFT policies, and one K-way reward model (§3.5, App. C)."""
+    size: str = "l"                    # §3.5: one 6B RM for every policy size; ours starts from the
+                                       # largest SFT model (the RM was the prototype's bottleneck)
+    sample_sizes: tuple = ()           # SFT policies whose samples get ranked; () = all sizes
+    k_range: tuple = (4, 9)            # §3.5: labelers rank K = 4..9 responses per prompt
+    temperature: float = 1.0           # sampling temperature of the SFT policies (§3.5: T = 1)
+    max_new_tokens: int = 24           # as the world's evaluation
+    agreement: float = 0.726           # §3.4: labeler noise re-calibrated on the sampled sets
+    heldout_agreement: float = 0.773   # §3.4: held-out labelers
+    epochs: int = 3                    # App. C: 1 epoch at 33k prompts; at 1k prompts 1 epoch
+                                       # underfits (cpu, gold-order accuracy 0.59 vs 0.64 at 3)
+    lr: float = 5e-4                   # App. C: 9e-6 at 6B; measured on cpu: 1e-4 too slow
+    batch_prompts: int = 16            # App. C: 64 prompts, each with all its K responses; scaled
+    min_lr_ratio: float = 0.1          # App. C: cosine decay to 10 % of the peak LR
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    max_length: int = 128              # world prompt + response ≤ 64 tokens
+    eval_batch_size: int = 128
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class Preset:
     name: str
     world: WorldConfig
     description: str = ""
     sft: SFTConfig = SFTConfig()
+    rm: RewardConfig = RewardConfig()
 
 
 SMOKE_SIZES = (
@@ -106,7 +130,7 @@ _GPU = replace(_CPU, scale=8, corpus_tokens=8_000_000, sizes=tuple(
 
 PRESETS = {
     "smoke": Preset("smoke", _SMOKE, "seconds: tests and notebook checks; numbers mean nothing",
-                    sft=SFTConfig(epochs=2, eval_prompts=16)),
+                    sft=SFTConfig(epochs=2, eval_prompts=16), rm=RewardConfig(k_range=(2, 4))),
     "cpu": Preset("cpu", _CPU, "the offline default: a laptop CPU in minutes"),
     "colab-t4": Preset("colab-t4", _GPU, "one 16 GB GPU; hub models arrive with issue 7"),
     "a100": Preset("a100", replace(_GPU, scale=4), "one A100; hub models arrive with issue 7"),

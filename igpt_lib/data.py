@@ -133,3 +133,13 @@ def load_demonstrations_any(source):
         from .adapters import from_dolly
         return from_dolly(rows, source)
     return validate(rows, "demonstrations", source)
+
+
+def append_jsonl(path, row):
+    """Append one row and force it to disk (flush + fsync): a kernel restart loses nothing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())

@@ -72,3 +72,13 @@ def test_panel_prefers_the_gold_better_answer_most_of_the_time():
     wins = [panel.prefer(row, "oslen", "rimo", rng) for _ in range(200)]
     assert np.mean(wins) > 0.8
     assert panel.prefer(row, "oslen", "oslen", rng) == 0.5
+
+
+def test_panel_recalibrates_its_noise_on_the_sets_it_will_label():
+    from igpt_lib.world.labelers import Panel
+    rows = D.read_jsonl(REPO / "data" / "comparisons.train.jsonl")
+    near_equal = [[y, y + " .", y + " ,", "x"] for y in (r["responses"][0] for r in rows)]  # harder sets
+    panel = Panel.load(REPO / "data" / "labelers.json").calibrated(rows, near_equal, 0.726,
+                                                                    np.random.default_rng(0))
+    measured = AgreementProblem(rows, near_equal, panel.labelers, np.random.default_rng(9)).agreement(panel.sigma)
+    assert abs(measured - 0.726) < 0.03

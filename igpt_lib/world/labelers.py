@@ -131,6 +131,10 @@ class Panel:
             raise ValueError(f"{path}: no labelers in group {group!r}")
         return cls(members, info["sigma"][group])
 
+    def calibrated(self, rows, responses, target, rng):
+        """The same labelers with their noise re-calibrated to `target` agreement on these sets."""
+        return Panel(self.labelers, calibrate_sigma(AgreementProblem(rows, responses, self.labelers, rng), target))
+
     def label(self, row, responses, rng):
         """Likert, flags and ranks (0 = best) of `responses` from one random member."""
         labeler = self.labelers[int(rng.integers(len(self.labelers)))]

@@ -1,0 +1,243 @@
+"""Step 2b: the reward model — the SFT model with a scalar head, trained with the K-way loss.
+
+One batch element is one prompt with all its K responses: each response is forwarded once
+and the C(K,2) ordered pairs share those K scores (`losses.ranking_loss`, InstructGPT eq. 1).
+After training, the output is shifted so that labeler demonstrations score 0 on average
+(§3.5); the shift is folded into the final layer norm's bias, so the saved folder is a plain
+`AutoModelForSequenceClassification` whose scores are already normalised.
+Lesson: notebooks/03_reward_model.ipynb.
+"""
+import math
+
+import numpy as np
+import torch
+from torch.nn.utils.rnn import pad_sequence
+from tqdm.auto import tqdm
+from transformers import AutoModelForSequenceClassification
+
+from .losses import ranking_loss
+from .world.gold import gold_score
+
+
+def rm_text(prompt, response, tokenizer):
+    """What the RM reads: prompt, response, then <eos> (the policy's stop token)."""
+    sep = "" if prompt[-1:].isspace() else " "
+    return f"{prompt}{sep}{response}{tokenizer.eos_token}"
+
+
+def load_reward_model(path):
+    """The RM from an SFT (causal LM) folder — new scalar head — or from a saved RM folder."""
+    return AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
+
+
+def score_texts(model, tokenizer, texts, max_length, batch_size=None):
+    """RM scores (N,) of full texts, right-padded; the model reads its last non-pad token."""
+    batch_size = batch_size or len(texts)
+    side, tokenizer.padding_side = tokenizer.padding_side, "right"
+    try:
+        out = []
+        for i in range(0, len(texts), batch_size):
+            enc = tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True,
+                            truncation=True, max_length=max_length, add_special_tokens=False)
+            enc = {k: v.to(model.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+            out.append(model(**enc).logits.squeeze(-1))  # (b,)
+        return torch.cat(out)
+    finally:
+        tokenizer.padding_side = side
+
+
+def set_rewards(model, tokenizer, rows, max_length):
+    """(rewards (B, K), ranks (B, K), mask (B, K)) for prompts with K_i responses each;
+    every response is forwarded exactly once (Σ K_i sequences)."""
+    texts = [rm_text(r["prompt"], y, tokenizer) for r in rows for y in r["responses"]]
+    flat = score_texts(model, tokenizer, texts, max_length)                    # (Σ K_i,)
+    ks = [len(r["responses"]) for r in rows]
+    rewards = pad_sequence(list(flat.split(ks)), batch_first=True)             # (B, K)
+    ranks = pad_sequence([torch.tensor(r["ranks"]) for r in rows], batch_first=True)
+    mask = pad_sequence([torch.ones(k, dtype=torch.bool) for k in ks], batch_first=True)
+    return rewards, ranks, mask
+
+
+def lr_factor(step, total, warmup, min_ratio):
+    """Warm-up (if any), then cosine decay to `min_ratio` of the peak (App. C)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def train_reward_model(model, tokenizer, rows, cfg, progress=True, log_every=5):
+    """K-way training; returns per-step logs (loss, pair accuracy, forwards)."""
+    torch.manual_seed(cfg.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
+    rng = np.random.default_rng(cfg.seed)
+    steps_per_epoch = math.ceil(len(rows) / cfg.batch_prompts)
+    total, logs, step = cfg.epochs * steps_per_epoch, [], 0
+    model.train()
+    bar = tqdm(total=total, desc="reward model", disable=not progress, leave=False)
+    for _ in range(cfg.epochs):
+        order = rng.permutation(len(rows))
+        for start in range(0, len(rows), cfg.batch_prompts):
+            chunk = [rows[i] for i in order[start:start + cfg.batch_prompts]]
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * lr_factor(step, total, cfg.warmup_steps, cfg.min_lr_ratio)
+            rewards, ranks, mask = set_rewards(model, tokenizer, chunk, cfg.max_length)
+            loss = ranking_loss(rewards, ranks, mask)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            logs.append({"step": step, "loss": loss.item(), "forwards": int(mask.sum()),
+                         "accuracy": pair_accuracy(rewards.detach(), ranks, mask)})
+            step += 1
+            bar.update()
+            if step % log_every == 0:
+                bar.set_postfix(loss=f"{np.mean([x['loss'] for x in logs[-log_every:]]):.3f}")
+    bar.close()
+    model.eval()
+    return logs
+
+
+def pair_accuracy(rewards, ranks, mask):
+    """Fraction of strictly ordered pairs the rewards order the same way (ties in reward: ½)."""
+    better = (ranks.unsqueeze(2) < ranks.unsqueeze(1)) & mask.unsqueeze(2) & mask.unsqueeze(1)
+    diff = rewards.unsqueeze(2) - rewards.unsqueeze(1)     # (B, K, K)
+    right = (diff > 0).float() + 0.5 * (diff == 0).float()
+    return float(right[better].mean()) if better.any() else float("nan")
+
+
+@torch.no_grad()
+def score_sets(model, tokenizer, rows, cfg):
+    """RM score of every response of every row: list of lists."""
+    texts = [rm_text(r["prompt"], y, tokenizer) for r in rows for y in r["responses"]]
+    flat = score_texts(model, tokenizer, texts, cfg.max_length, cfg.eval_batch_size).tolist()
+    out, i = [], 0
+    for r in rows:
+        out.append(flat[i:i + len(r["responses"])])
+        i += len(r["responses"])
+    return out
+
+
+def evaluate(scores, rows, by_gold=False):
+    """Pair accuracy against the labelers' ranks (or the gold order), overall and per task,
+    with the margins r_better − r_worse of the ordered pairs."""
+    hits, margins = {}, []
+    for s, r in zip(scores, rows):
+        order = [-gold_score(r, y) for y in r["responses"]] if by_gold else r["ranks"]
+        for i in range(len(s)):
+            for j in range(len(s)):
+                if order[i] < order[j]:
+                    right = 1.0 if s[i] > s[j] else 0.5 if s[i] == s[j] else 0.0
+                    hits.setdefault(r.get("task", "all"), []).append(right)
+                    margins.append(s[i] - s[j])
+    every = [h for v in hits.values() for h in v]
+    return {"accuracy": float(np.mean(every)), "pairs": len(every),
+            "ci95": _ci95(every), "by_task": {t: round(float(np.mean(v)), 4) for t, v in sorted(hits.items())},
+            "margins": margins}
+
+
+def _ci95(values):
+    """Normal-approximation 95 % interval of a mean of 0/1 values (pairs are not independent
+    within a prompt, so this is a little optimistic)."""
+    m, n = float(np.mean(values)), len(values)
+    half = 1.96 * math.sqrt(max(m * (1 - m), 1e-12) / n)
+    return [round(m - half, 4), round(m + half, 4)]
+
+
+@torch.no_grad()
+def shift_rewards(model, delta):
+    """Add `delta` to every RM output by moving the final layer norm's bias along the head's
+    weight w: score = w·(LN(x) + b) and w·(δ w/‖w‖²) = δ. Exact, and it survives
+    save_pretrained / from_pretrained because no new parameter is introduced."""
+    head = model.score.weight[0]                                    # (H,)
+    base = model.base_model
+    norm = next((getattr(base, n) for n in ("final_layer_norm", "ln_f", "norm") if hasattr(base, n)), None)
+    if norm is None or getattr(norm, "bias", None) is None:
+        raise NotImplementedError(f"{type(model).__name__}: final norm has no bias to shift")
+    norm.bias += delta * head / head.dot(head)
+
+
+@torch.no_grad()
+def normalise(model, tokenizer, demos, cfg):
+    """Shift the RM so labeler demonstrations score mean 0 (§3.5); (mean before, mean after)."""
+    texts = [rm_text(d["prompt"], d["response"], tokenizer) for d in demos]
+    before = float(score_texts(model, tokenizer, texts, cfg.max_length, cfg.eval_batch_size).mean())
+    shift_rewards(model, -before)
+    after = float(score_texts(model, tokenizer, texts, cfg.max_length, cfg.eval_batch_size).mean())
+    return before, after
+
+
+def _save(model, tokenizer, folder):
+    import os
+    import shutil
+    tmp = folder.with_name(f".{folder.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)  # safetensors
+    tokenizer.save_pretrained(tmp)
+    folder.mkdir(parents=True, exist_ok=True)
+    for item in tmp.iterdir():  # file by file: OUT/rm/ also holds comparisons and metrics
+        os.replace(item, folder / item.name)
+    tmp.rmdir()
+
+
+def run_rm(preset, out, log=print, progress=True):
+    """`python -m igpt_lib rm`: comparisons of SFT samples → one K-way RM in OUT/rm/."""
+    import json
+    import time
+    from dataclasses import asdict
+    from pathlib import Path
+    from .comparisons import ensure_comparisons
+    from .data import load_demonstrations, write_json, write_jsonl
+    from .models import load_tokenizer
+    from .sft import run_sft
+    from .world.build import ensure_world
+    cfg, out, start = preset.rm, Path(out), time.time()
+    ensure_world(preset, out, log)
+    if not (out / "sft" / "summary.json").exists():
+        log("rm: no SFT models in this folder: running step 1 first")
+        run_sft(preset, out, log=log, progress=progress)
+    comps = ensure_comparisons(preset, out, log, progress)
+    tokenizer = load_tokenizer(out / "sft" / cfg.size)
+    model = load_reward_model(out / "sft" / cfg.size)
+    log(f"rm: training on {len(comps['train'])} prompts "
+        f"({sum(len(r['responses']) for r in comps['train'])} responses, one forward each)")
+    logs = train_reward_model(model, tokenizer, comps["train"], cfg, progress)
+    demos = load_demonstrations(out / "world" / "data" / "demonstrations.train.jsonl")
+    before, after = normalise(model, tokenizer, demos, cfg)
+    val_scores = score_sets(model, tokenizer, comps["val"], cfg)
+    report = {"train_labelers": evaluate(val_scores, comps["val"]),
+              "heldout_labelers": evaluate(val_scores, comps["heldout"]),
+              "gold_strict": evaluate(val_scores, comps["val"], by_gold=True),
+              "labelers_vs_gold": _labelers_vs_gold(comps["val"])}
+    margins = report["train_labelers"].pop("margins")
+    for part in report.values():
+        if isinstance(part, dict):
+            part.pop("margins", None)
+    report |= {"demo_mean_before": before, "demo_mean_after": after,
+               "train_prompts": len(comps["train"]), "seconds": round(time.time() - start, 1),
+               "config": asdict(cfg)}
+    _save(model, tokenizer, out / "rm")
+    write_json(out / "rm" / "metrics.json", report)
+    write_jsonl(out / "rm" / "train_log.jsonl", logs)
+    _margin_figure(margins, out)
+    log(f"rm: accuracy on validation comparisons: training labelers "
+        f"{report['train_labelers']['accuracy']:.3f}, held-out labelers {report['heldout_labelers']['accuracy']:.3f}, "
+        f"gold order {report['gold_strict']['accuracy']:.3f}; demo mean {before:+.3f} -> {after:+.4f}")
+    return report
+
+
+def _labelers_vs_gold(rows):
+    """How often the labelers' own ranking agrees with the gold order: the RM's ceiling."""
+    return evaluate([[-x for x in r["ranks"]] for r in rows], rows, by_gold=True)["accuracy"]
+
+
+def _margin_figure(margins, out):
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.hist(margins, bins=40)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set(xlabel="r(better) − r(worse), validation pairs", ylabel="pairs",
+           title="reward-model margins (right of 0 = correct)")
+    fig.tight_layout()
+    (out / "figures").mkdir(exist_ok=True)
+    fig.savefig(out / "figures" / "rm_margins.png", dpi=120)
+    plt.close(fig)
