@@ -11,7 +11,6 @@ from .config import PRESETS, get_preset
 from .utils import quiet_transformers
 
 STAGES = {  # stage: (what it does, the issue that brings it)
-    "ppo": ("step 3: PPO with per-token KL penalty, and PPO-ptx", 5),
     "eval": ("evaluation: win rates, truthfulness, toxicity, alignment tax", 6),
 }
 
@@ -36,6 +35,10 @@ def parser():
     sft.add_argument("--dataset", help="demonstrations: our JSONL, a Dolly-schema JSONL, or a hub name "
                                        "(default: the world's)")
     _common(sub.add_parser("rm", help="step 2: comparisons of SFT samples and one K-way reward model"))
+    ppo = sub.add_parser("ppo", help="step 3: PPO with a per-token KL penalty, and PPO-ptx")
+    _common(ppo)
+    ppo.add_argument("--kl-coef", type=float, help="β, the per-token KL coefficient")
+    ppo.add_argument("--ptx-coef", type=float, help="γ_ptx, the pretraining-loss coefficient (0 = PPO)")
     for name, (text, _) in STAGES.items():
         _common(sub.add_parser(name, help=text))
     _common(sub.add_parser("reproduce", help="world -> sft -> rm -> ppo -> eval, skipping done stages"))
@@ -94,6 +97,10 @@ def main(argv=None):
     if args.command == "rm":
         from .reward import run_rm
         run_rm(preset, _out(args))
+        return 0
+    if args.command == "ppo":
+        from .ppo import run_ppo
+        run_ppo(preset, _out(args), kl_coef=args.kl_coef, ptx_coef=args.ptx_coef)
         return 0
     if args.command == "reproduce":
         return reproduce(preset, _out(args))

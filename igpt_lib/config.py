@@ -101,12 +101,37 @@ class RewardConfig:
 
 
 @dataclass(frozen=True)
+class PPOConfig:
+    """Step 3: PPO with a per-token KL penalty, and PPO-ptx (§3.5, App. C)."""
+    policy: str = "xs"                 # the smallest SFT model: the headline's aligned policy
+    kl_coef: float = 0.05              # App. C: β = 0.02; the CPU prototype needed 0.05–0.1
+    ptx_coef: float = 0.0              # App. C: γ = 27.8 for PPO-ptx; 0 = plain PPO
+    iterations: int = 300              # prototype: gains within 300–600 iterations
+    batch_size: int = 64               # episodes per rollout (App. C: 512), scaled
+    minibatch_size: int = 16           # App. C: 64
+    ppo_epochs: int = 1                # App. C: 1 inner epoch
+    lr: float = 1e-4                   # prototype: 1e-4–2e-4 (App. C: 9.65e-6 at 1.3B)
+    value_lr: float = 1e-4             # App. C: value LR 9e-6 at its scale
+    clip_range: float = 0.2            # App. C: clip 0.2 (PPO eq. 7)
+    value_clip_range: float = 0.2
+    gamma: float = 1.0                 # App. C: no discount
+    lam: float = 0.95                  # GAE λ
+    whiten_advantages: bool = True
+    max_grad_norm: float = 1.0
+    max_new_tokens: int = 24           # as the world's evaluation
+    max_length: int = 128
+    ptx_seq_len: int = 64              # corpus windows for the pretraining term
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class Preset:
     name: str
     world: WorldConfig
     description: str = ""
     sft: SFTConfig = SFTConfig()
     rm: RewardConfig = RewardConfig()
+    ppo: PPOConfig = PPOConfig()
 
 
 SMOKE_SIZES = (
@@ -130,7 +155,8 @@ _GPU = replace(_CPU, scale=8, corpus_tokens=8_000_000, sizes=tuple(
 
 PRESETS = {
     "smoke": Preset("smoke", _SMOKE, "seconds: tests and notebook checks; numbers mean nothing",
-                    sft=SFTConfig(epochs=2, eval_prompts=16), rm=RewardConfig(k_range=(2, 4))),
+                    sft=SFTConfig(epochs=2, eval_prompts=16), rm=RewardConfig(k_range=(2, 4)),
+                    ppo=PPOConfig(iterations=3, batch_size=16, minibatch_size=8)),
     "cpu": Preset("cpu", _CPU, "the offline default: a laptop CPU in minutes"),
     "colab-t4": Preset("colab-t4", _GPU, "one 16 GB GPU; hub models arrive with issue 7"),
     "a100": Preset("a100", replace(_GPU, scale=4), "one A100; hub models arrive with issue 7"),

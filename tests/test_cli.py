@@ -15,8 +15,8 @@ def test_every_subcommand_takes_preset_and_out():
 
 
 def test_stages_not_yet_built_say_so(capsys):
-    assert main(["ppo", "--preset", "smoke", "--out", "x"]) == 2
-    assert "issue #5" in capsys.readouterr().err
+    assert main(["eval", "--preset", "smoke", "--out", "x"]) == 2
+    assert "issue #6" in capsys.readouterr().err
 
 
 def test_unknown_preset_is_one_clear_error():

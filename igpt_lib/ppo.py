@@ -1,0 +1,245 @@
+"""Step 3: PPO against the reward model with a per-token KL penalty, and PPO-ptx (§3.5).
+
+Objective (InstructGPT eq. 2):
+    E_(x,y)~π_RL [r_θ(x, y) − β log(π_RL(y|x) / π_SFT(y|x))] + γ E_x~D_pretrain [log π_RL(x)]
+One iteration = `rollout` (sample, score, per-token KL, GAE) then `ppo_update` (clipped policy
+and value losses, plus the pretraining NLL × γ for PPO-ptx). The value model starts as a copy
+of the RM (§3.5), reading the RM head at every token. Lesson: notebooks/04_ppo.ipynb.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .losses import gae, kl_penalized_rewards, masked_mean, masked_whiten, ppo_policy_loss, value_loss
+from .reward import rm_text, score_texts
+
+
+@dataclass
+class Rollout:
+    """One batch of episodes; every (B, T) tensor covers the response tokens only."""
+    input_ids: torch.Tensor        # (B, Q + T) left-padded query, then the response
+    attention_mask: torch.Tensor   # (B, Q + T)
+    query_len: int                 # Q
+    mask: torch.Tensor             # (B, T) bool, true on response tokens (up to and with <eos>)
+    logprobs: torch.Tensor         # (B, T) under the policy that sampled
+    ref_logprobs: torch.Tensor     # (B, T) under the frozen SFT reference
+    values: torch.Tensor           # (B, T)
+    scores: torch.Tensor           # (B,) RM score
+    rewards: torch.Tensor          # (B, T) after the KL penalty
+    advantages: torch.Tensor       # (B, T) whitened
+    returns: torch.Tensor          # (B, T)
+    responses: list                # decoded text, for scoring and the gold labeler
+
+
+def position_ids(attention_mask):
+    """Positions that skip left padding, as generate() uses them: without this, a forward pass
+    on a left-padded batch sees shifted positions and the KL is not 0 at the start."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def response_logprobs(model, input_ids, attention_mask, query_len):
+    """log π(response token) for each response position: (B, T)."""
+    logits = model(input_ids=input_ids, attention_mask=attention_mask,
+                   position_ids=position_ids(attention_mask)).logits
+    logits = logits[:, query_len - 1:-1].float()                          # (B, T, V)
+    targets = input_ids[:, query_len:]                                    # (B, T)
+    logp = torch.log_softmax(logits, dim=-1)
+    return logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1), logits
+
+
+def token_values(value_model, input_ids, attention_mask, query_len):
+    """V(s_t) for each response position: the RM head applied at every token (B, T)."""
+    hidden = value_model.base_model(input_ids=input_ids, attention_mask=attention_mask,
+                                    position_ids=position_ids(attention_mask)).last_hidden_state
+    return value_model.score(hidden).squeeze(-1)[:, query_len - 1:-1]     # (B, T)
+
+
+def _sample(policy, tokenizer, prompts, cfg):
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    try:
+        enc = tokenizer(prompts, return_tensors="pt", padding=True)
+    finally:
+        tokenizer.padding_side = side
+    seqs = policy.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                           max_new_tokens=cfg.max_new_tokens, do_sample=True, temperature=1.0,
+                           top_k=0, top_p=1.0, pad_token_id=tokenizer.pad_token_id,
+                           eos_token_id=tokenizer.eos_token_id)
+    q = enc["input_ids"].shape[1]
+    response = seqs[:, q:]                                                # (B, T)
+    is_eos = response == tokenizer.eos_token_id
+    after_eos = (is_eos.long().cumsum(-1) - is_eos.long()) > 0            # strictly after the first <eos>
+    mask = ~after_eos
+    response = response.masked_fill(~mask, tokenizer.pad_token_id)
+    attention = torch.cat([enc["attention_mask"], mask.long()], dim=1)
+    return torch.cat([enc["input_ids"], response], dim=1), attention, q, mask
+
+
+@torch.no_grad()
+def rollout(policy, ref_policy, reward_model, value_model, tokenizer, prompts, cfg):
+    """Sample responses and turn them into advantages (the numbered stages of §3.5)."""
+    # 1. sample with temperature 1 (KV cache), cut each response after its first <eos>
+    input_ids, attention, q, mask = _sample(policy, tokenizer, prompts, cfg)
+    responses = [tokenizer.decode(ids[m], skip_special_tokens=True).strip()
+                 for ids, m in zip(input_ids[:, q:], mask)]
+    # 2. log-probabilities under the policy and the frozen SFT reference; values
+    logprobs, _ = response_logprobs(policy, input_ids, attention, q)
+    ref_logprobs, _ = response_logprobs(ref_policy, input_ids, attention, q)
+    values = token_values(value_model, input_ids, attention, q)
+    # 3. RM score of prompt + response (the text the RM was trained on)
+    scores = score_texts(reward_model, tokenizer, [rm_text(p, y, tokenizer) for p, y in zip(prompts, responses)],
+                         cfg.max_length)
+    # 4. per-token KL penalty, the score at the last token (eq. 2)
+    rewards = kl_penalized_rewards(scores, logprobs, ref_logprobs, mask, cfg.kl_coef)
+    # 5. GAE (γ = 1, λ = 0.95), whitened advantages
+    advantages, returns = gae(rewards, values, mask, cfg.gamma, cfg.lam)
+    advantages = masked_whiten(advantages, mask) if cfg.whiten_advantages else advantages
+    return Rollout(input_ids, attention, q, mask, logprobs, ref_logprobs, values * mask, scores,
+                   rewards, advantages, returns, responses)
+
+
+def ptx_loss(policy, batch):
+    """Pretraining NLL on a corpus batch (B, T): the γ E[log π_RL(x)] term of eq. 2."""
+    return policy(input_ids=batch, labels=batch).loss
+
+
+def ppo_update(policy, value_model, opt, value_opt, ro, cfg, ptx_batches=None):
+    """PPO epochs over minibatches of one rollout; returns mean statistics."""
+    stats, B = [], ro.mask.shape[0]
+    for _ in range(cfg.ppo_epochs):
+        for idx in torch.randperm(B).split(cfg.minibatch_size):
+            ids, att, mask = ro.input_ids[idx], ro.attention_mask[idx], ro.mask[idx]
+            logprobs, logits = response_logprobs(policy, ids, att, ro.query_len)
+            pg = ppo_policy_loss(logprobs, ro.logprobs[idx], ro.advantages[idx], mask, cfg.clip_range)
+            loss = pg
+            ptx = None
+            if cfg.ptx_coef and ptx_batches is not None:
+                ptx = ptx_loss(policy, next(ptx_batches))
+                loss = loss + cfg.ptx_coef * ptx  # PPO-ptx: per minibatch (App. C.4)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
+            opt.step()
+            values = token_values(value_model, ids, att, ro.query_len)
+            vf = value_loss(values, ro.values[idx], ro.returns[idx], mask, cfg.value_clip_range)
+            value_opt.zero_grad(set_to_none=True)
+            vf.backward()
+            torch.nn.utils.clip_grad_norm_(value_model.parameters(), cfg.max_grad_norm)
+            value_opt.step()
+            with torch.no_grad():
+                ratio = torch.exp(logprobs - ro.logprobs[idx])
+                entropy = -(torch.softmax(logits, -1) * torch.log_softmax(logits, -1)).sum(-1)
+                stats.append({"policy_loss": pg.item(), "value_loss": vf.item(),
+                              "ptx_loss": ptx.item() if ptx is not None else None,
+                              "clipfrac": masked_mean(((ratio - 1).abs() > cfg.clip_range).float(), mask).item(),
+                              "approx_kl": masked_mean(0.5 * (logprobs - ro.logprobs[idx]) ** 2, mask).item(),
+                              "entropy": masked_mean(entropy, mask).item()})
+    return {k: float(np.mean([s[k] for s in stats if s[k] is not None])) if any(s[k] is not None for s in stats)
+            else None for k in stats[0]}
+
+
+def rollout_stats(ro):
+    """KL (k1: mean of log π − log π_ref summed per sequence; k3: the always-positive
+    estimator), score, non-score reward, response length, explained variance."""
+    diff = (ro.logprobs - ro.ref_logprobs) * ro.mask
+    k3 = ((torch.exp(-diff) - 1) + diff) * ro.mask
+    valid = ro.mask
+    var_r = torch.var(ro.returns[valid])
+    ev = 1 - torch.var((ro.returns - ro.values)[valid]) / var_r if var_r > 0 else torch.tensor(float("nan"))
+    return {"score": ro.scores.mean().item(), "kl": diff.sum(1).mean().item(), "kl_k3": k3.sum(1).mean().item(),
+            "non_score_reward": (ro.rewards.sum(1) - ro.scores).mean().item(),
+            "response_length": ro.mask.sum(1).float().mean().item(), "explained_variance": ev.item()}
+
+
+def corpus_batches(tokens, seq_len, batch_size, seed):
+    """Endless random windows of the packed pretraining corpus, for PPO-ptx."""
+    gen = torch.Generator().manual_seed(seed)
+    data = torch.as_tensor(tokens, dtype=torch.long)
+    while True:
+        starts = torch.randint(0, len(data) - seq_len, (batch_size,), generator=gen)
+        yield torch.stack([data[s:s + seq_len] for s in starts])        # (B, T)
+
+
+def train_ppo(policy, ref_policy, reward_model, value_model, tokenizer, rows, cfg, metrics_path,
+              ptx_tokens=None, progress=True, log=print):
+    """`cfg.iterations` of rollout → PPO update; one metrics.jsonl line per iteration."""
+    import json
+    import warnings
+    from tqdm.auto import tqdm
+    from .world.gold import gold_score
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, betas=(0.9, 0.95))
+    value_opt = torch.optim.AdamW(value_model.parameters(), lr=cfg.value_lr, betas=(0.9, 0.95))
+    ptx = corpus_batches(ptx_tokens, cfg.ptx_seq_len, cfg.minibatch_size, cfg.seed) \
+        if cfg.ptx_coef and ptx_tokens is not None else None
+    ref_policy.eval()
+    reward_model.eval()
+    checkable = all("meta" in r for r in rows)
+    for it in tqdm(range(cfg.iterations), desc="ppo", disable=not progress):
+        batch = [rows[i] for i in rng.choice(len(rows), size=cfg.batch_size, replace=False)]
+        policy.eval()
+        value_model.eval()
+        ro = rollout(policy, ref_policy, reward_model, value_model, tokenizer, [r["prompt"] for r in batch], cfg)
+        policy.train()
+        value_model.train()
+        stats = {"iteration": it, **rollout_stats(ro), **ppo_update(policy, value_model, opt, value_opt, ro, cfg, ptx)}
+        if checkable:
+            stats["gold"] = float(np.mean([gold_score(r, y) for r, y in zip(batch, ro.responses)]))
+        for key in ("score", "kl", "policy_loss", "value_loss"):  # explained variance may be NaN
+            if not np.isfinite(stats[key]):
+                raise FloatingPointError(f"ppo iteration {it}: {key} is {stats[key]}; stopping")
+        if stats["kl"] < -0.05:
+            warnings.warn(f"ppo iteration {it}: mean KL {stats['kl']:.3f} < 0; usual causes: a suppressed "
+                          "<eos>, min_length, temperature ≠ 1, top-k/top-p sampling, or a reference that is "
+                          "not the policy's SFT model", stacklevel=2)
+        with open(metrics_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(stats) + "\n")
+    policy.eval()
+    return stats
+
+
+
+def run_ppo(preset, out, kl_coef=None, ptx_coef=None, log=print, progress=True):
+    """`python -m igpt_lib ppo`: PPO (or PPO-ptx) of the SFT policy against OUT/rm/ → OUT/ppo/."""
+    import json
+    import time
+    from dataclasses import asdict, replace
+    from pathlib import Path
+    from transformers import AutoModelForCausalLM
+    from .data import load_prompts, write_json
+    from .generation import generate
+    from .models import load_tokenizer
+    from .reward import load_reward_model, run_rm
+    from .sft import save_checkpoint
+    from .world.build import ensure_world
+    from .world.gold import gold_score
+    cfg, out, start = preset.ppo, Path(out), time.time()
+    cfg = replace(cfg, **{k: v for k, v in (("kl_coef", kl_coef), ("ptx_coef", ptx_coef)) if v is not None})
+    world = ensure_world(preset, out, log)
+    if not (out / "rm" / "metrics.json").exists():
+        log("ppo: no reward model in this folder: running steps 1-2 first")
+        run_rm(preset, out, log=log, progress=progress)
+    tok = load_tokenizer(out / "sft" / cfg.policy)
+    policy = AutoModelForCausalLM.from_pretrained(out / "sft" / cfg.policy)
+    ref = AutoModelForCausalLM.from_pretrained(out / "sft" / cfg.policy)
+    reward, value = load_reward_model(out / "rm"), load_reward_model(out / "rm")  # value from RM (§3.5)
+    rows = load_prompts(out / "world" / "data" / "prompts.ppo.jsonl")
+    corpus = (out / "world" / "corpus.txt").read_text().split("\n")
+    tokens = [t for doc in tok(corpus, add_special_tokens=False)["input_ids"] for t in (*doc, tok.eos_token_id)]
+    ppo_dir = out / "ppo"
+    ppo_dir.mkdir(parents=True, exist_ok=True)
+    (ppo_dir / "metrics.jsonl").write_text("")
+    log(f"ppo: policy SFT-{cfg.policy}, β = {cfg.kl_coef}, γ_ptx = {cfg.ptx_coef}, {cfg.iterations} iterations")
+    last = train_ppo(policy, ref, reward, value, tok, rows, cfg, ppo_dir / "metrics.jsonl", tokens, progress, log)
+    save_checkpoint(policy, tok, ppo_dir)
+    test = load_prompts(out / "world" / "data" / "prompts.test.jsonl")[: preset.world.eval_prompts]
+    gold = {}
+    for name, model in (("sft", ref), ("ppo", policy)):
+        ys = generate(model.eval(), tok, [r["prompt"] for r in test], cfg.max_new_tokens)
+        gold[name] = float(np.mean([gold_score(r, y) for r, y in zip(test, ys)]))
+    summary = {"test_gold": gold, "last": last, "seconds": round(time.time() - start, 1), "config": asdict(cfg),
+               "base_test_gold": world["base_gold_score"].get(cfg.policy)}
+    write_json(ppo_dir / "summary.json", summary)
+    log(f"ppo: held-out gold SFT {gold['sft']:+.3f} -> PPO {gold['ppo']:+.3f} in {summary['seconds']:.0f} s")
+    return summary
