@@ -189,6 +189,7 @@ def run_rm(preset, out, log=print, progress=True):
     from .data import load_demonstrations, write_json, write_jsonl
     from .models import load_tokenizer
     from .sft import run_sft
+    from .utils import set_seed
     from .world.build import ensure_world
     cfg, out, start = preset.rm, Path(out), time.time()
     ensure_world(preset, out, log)
@@ -197,6 +198,7 @@ def run_rm(preset, out, log=print, progress=True):
         run_sft(preset, out, log=log, progress=progress)
     comps = ensure_comparisons(preset, out, log, progress)
     tokenizer = load_tokenizer(out / "sft" / cfg.size)
+    set_seed(cfg.seed)  # the new scalar head is random: seed it, or accuracy varies run to run (±0.04)
     model = load_reward_model(out / "sft" / cfg.size)
     log(f"rm: training on {len(comps['train'])} prompts "
         f"({sum(len(r['responses']) for r in comps['train'])} responses, one forward each)")

@@ -80,3 +80,6 @@ def test_rm_stage_on_the_smoke_world(smoke_world, tmp_path):
             for j, b in enumerate(r["responses"]):
                 assert a != b or r["ranks"][i] == r["ranks"][j]  # identical responses tie
     assert (run / "figures" / "rm_margins.png").exists()
+    weights = (run / "rm" / "model.safetensors").read_bytes()
+    assert main(["rm", "--preset", "smoke", "--out", str(run)]) == 0  # same seed, same RM
+    assert (run / "rm" / "model.safetensors").read_bytes() == weights
