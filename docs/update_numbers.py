@@ -4,6 +4,7 @@
     python bench/world_build.py                                   # cold-cache timings
     python -m igpt_lib sft --preset cpu --out runs/cpu           # sft/summary.json, metrics.jsonl
     python -m igpt_lib rm --preset cpu --out runs/cpu            # rm/metrics.json
+    python -m igpt_lib ppo --preset cpu --out runs/cpu           # ppo/summary.json, metrics.jsonl
     python docs/update_numbers.py                                 # this script
 """
 import json
@@ -57,6 +58,18 @@ def rm_table(m):
     return "\n".join(lines)
 
 
+def ppo_lines(summary, metrics, world):
+    first, last = metrics[:30], metrics[-30:]
+    mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)  # noqa: E731
+    c = summary["config"]
+    return (f"SFT-{c['policy']}, β = {c['kl_coef']}, γ_ptx = {c['ptx_coef']}, {c['iterations']} iterations of "
+            f"{c['batch_size']} episodes, {summary['seconds']:.0f} s on 2 cores. Over the first / last 30 iterations: "
+            f"RM score {mean(first, 'score'):+.3f} / {mean(last, 'score'):+.3f}, KL {mean(first, 'kl'):.3f} / "
+            f"{mean(last, 'kl'):.3f} nats, gold of the sampled responses {mean(first, 'gold'):+.3f} / "
+            f"{mean(last, 'gold'):+.3f}. Held-out gold (greedy, the {world['eval_prompts']} prompts above): "
+            f"SFT {summary['test_gold']['sft']:+.3f} → PPO {summary['test_gold']['ppo']:+.3f} (no CI yet).")
+
+
 def replace(path, marker, text):
     src = path.read_text()
     pattern = re.compile(rf"(<!-- {marker}:start -->\n).*?(<!-- {marker}:end -->)", re.S)
@@ -79,6 +92,10 @@ def main():
     rm = ROOT / "runs" / "cpu" / "rm" / "metrics.json"
     if rm.exists():
         replace(ROOT / "README.md", "rm-numbers", rm_table(json.loads(rm.read_text())))
+    ppo = ROOT / "runs" / "cpu" / "ppo"
+    if (ppo / "summary.json").exists():
+        metrics = [json.loads(line) for line in (ppo / "metrics.jsonl").read_text().splitlines()]
+        replace(ROOT / "README.md", "ppo-numbers", ppo_lines(json.loads((ppo / "summary.json").read_text()), metrics, world))
     print("updated README.md and docs/world.md")
 
 

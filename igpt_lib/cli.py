@@ -58,13 +58,15 @@ def _not_yet(stage):
 def reproduce(preset, out):
     """Every stage in order, skipping those whose outputs are already in `out`."""
     from pathlib import Path
+    from .ppo import run_ppo
     from .reward import run_rm
     from .sft import run_sft
     from .world.build import build_world
     start, out = time.time(), Path(out)
     stages = [("world", out / "world.json", lambda: build_world(preset, out)),
               ("sft", out / "sft" / "summary.json", lambda: run_sft(preset, out)),
-              ("rm", out / "rm" / "metrics.json", lambda: run_rm(preset, out))]
+              ("rm", out / "rm" / "metrics.json", lambda: run_rm(preset, out)),
+              ("ppo", out / "ppo" / "summary.json", lambda: run_ppo(preset, out))]
     for name, done_marker, run in stages:
         if done_marker.exists():
             print(f"reproduce: {name} already in {out} ({done_marker.name}); skipped")
@@ -73,7 +75,7 @@ def reproduce(preset, out):
         run()
         print(f"reproduce: {name} done in {time.time() - t:.0f} s")
     print(f"reproduce: {time.time() - start:.0f} s; stages not in this version yet: "
-          f"{', '.join(STAGES)} (issues #5-#6)")
+          f"{', '.join(STAGES)} (issue #6)")
     return 0
 
 
