@@ -13,9 +13,8 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from .generation import generate
+from .world.datasets import PROMPT_FIELDS
 from .world.labelers import Panel
-
-PROMPT_FIELDS = ("prompt_id", "prompt", "user_id", "task", "kind", "meta")
 
 
 def sample_sets(policies, tokenizer, rows, cfg, rng, progress=True):
