@@ -6,6 +6,9 @@ Schemas (fields beyond these are kept; `data/README.md` describes each):
   comparisons:    prompt, responses, ranks, labeler_id, user_id (+ likert, flags, task, meta)
 `ranks` has one entry per response, 0 = best, equal ranks = tie.
 Bad input raises `DataError` with one line naming the file, the line and the field.
+Loaders: load_demonstrations / load_prompts / load_comparison_rows (our JSONL → checked rows);
+load_comparisons (ours, OpenAssistant, HH-RLHF, file or hub name → datasets.Dataset);
+load_demonstrations_any (ours or Dolly-15k). Converters live in adapters.py.
 """
 import json
 import os
@@ -110,6 +113,8 @@ def _rows_of(source):
     """Rows of a local JSONL file, or of a hub dataset's train split."""
     if Path(source).exists():
         return read_jsonl(source)
+    if Path(source).suffix in (".jsonl", ".json"):  # a path, mistyped: do not ask the hub
+        raise DataError(f"{source}: no such file")
     import datasets  # only for hub names: no network is touched for local files
     return list(datasets.load_dataset(source, split="train"))
 

@@ -95,3 +95,8 @@ def test_real_hh_slices(name):
     assert len(ds) == 100
     assert all(r == [0, 1] for r in ds["ranks"])
     assert all(p.startswith("\n\nHuman:") and p.endswith("\n\nAssistant:") for p in ds["prompt"])
+
+
+def test_a_missing_local_file_is_not_sent_to_the_hub(tmp_path):
+    with pytest.raises(D.DataError, match=r"missing\.jsonl: no such file"):
+        D.load_comparisons(tmp_path / "missing.jsonl")
