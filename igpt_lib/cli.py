@@ -10,7 +10,8 @@ import time
 from .config import PRESETS, get_preset
 from .utils import quiet_transformers
 
-STAGES = {  # stage: (what it does, the issue that brings it)
+RUNNERS = {"sft": ("sft", "run_sft"), "rm": ("reward", "run_rm"), "ppo": ("ppo", "run_ppo")}
+STAGES = {  # stage not in this version yet: (what it does, the issue that brings it)
     "eval": ("evaluation: win rates, truthfulness, toxicity, alignment tax", 6),
 }
 
@@ -92,17 +93,11 @@ def main(argv=None):
         else:
             build_world(preset, _out(args))
         return 0
-    if args.command == "sft":
-        from .sft import run_sft
-        run_sft(preset, _out(args), model=args.model, dataset=args.dataset)
-        return 0
-    if args.command == "rm":
-        from .reward import run_rm
-        run_rm(preset, _out(args))
-        return 0
-    if args.command == "ppo":
-        from .ppo import run_ppo
-        run_ppo(preset, _out(args), kl_coef=args.kl_coef, ptx_coef=args.ptx_coef)
+    if args.command in RUNNERS:
+        from importlib import import_module
+        module, name = RUNNERS[args.command]
+        options = {k: v for k, v in vars(args).items() if k not in ("command", "preset", "out")}
+        getattr(import_module(f".{module}", __package__), name)(preset, _out(args), **options)
         return 0
     if args.command == "reproduce":
         return reproduce(preset, _out(args))
