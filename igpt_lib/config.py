@@ -105,6 +105,8 @@ class PPOConfig:
     """Step 3: PPO with a per-token KL penalty, and PPO-ptx (§3.5, App. C)."""
     policy: str = "xs"                 # the smallest SFT model: the headline's aligned policy
     kl_coef: float = 0.05              # App. C: β = 0.02; the CPU prototype needed 0.05–0.1
+    target_kl: float = None            # adaptive β toward this KL (nats; Ziegler et al. 2019); None = fixed
+    kl_horizon: int = 10_000           # episodes over which β adapts (Ziegler et al. 2019)
     ptx_coef: float = 0.0              # App. C: γ = 27.8 for PPO-ptx; 0 = plain PPO
     iterations: int = 300              # prototype: gains within 300–600 iterations
     batch_size: int = 64               # episodes per rollout (App. C: 512), scaled

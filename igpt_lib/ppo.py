@@ -32,6 +32,23 @@ class Rollout:
     responses: list                # decoded text, for scoring and the gold labeler
 
 
+class AdaptiveKLController:
+    """Adaptive β (Ziegler et al. 2019, §2.2): e = clip(KL / target − 1, −0.2, 0.2),
+    β ← β · (1 + e · n / horizon) after each batch of n episodes. Off when target is None."""
+
+    def __init__(self, kl_coef, target=None, horizon=10_000):
+        self.value, self.target, self.horizon = kl_coef, target, horizon
+
+    def update(self, kl, n_episodes):
+        if self.target is not None:
+            error = min(max(kl / self.target - 1.0, -0.2), 0.2)
+            self.value *= 1.0 + error * n_episodes / self.horizon
+        return self.value
+
+    def state_dict(self):
+        return {"value": self.value, "target": self.target, "horizon": self.horizon}
+
+
 def position_ids(attention_mask):
     """Positions that skip left padding, as generate() uses them: without this, a forward pass
     on a left-padded batch sees shifted positions and the KL is not 0 at the start."""
@@ -76,8 +93,9 @@ def _sample(policy, tokenizer, prompts, cfg):
 
 
 @torch.no_grad()
-def rollout(policy, ref_policy, reward_model, value_model, tokenizer, prompts, cfg):
-    """Sample responses and turn them into advantages (the numbered stages of §3.5)."""
+def rollout(policy, ref_policy, reward_model, value_model, tokenizer, prompts, cfg, kl_coef=None):
+    """Sample responses and turn them into advantages (the numbered stages of §3.5);
+    `kl_coef` overrides cfg.kl_coef (the adaptive controller's current β)."""
     # 1. sample with temperature 1 (KV cache), cut each response after its first <eos>
     input_ids, attention, q, mask = _sample(policy, tokenizer, prompts, cfg)
     responses = [tokenizer.decode(ids[m], skip_special_tokens=True).strip()
@@ -90,7 +108,8 @@ def rollout(policy, ref_policy, reward_model, value_model, tokenizer, prompts, c
     scores = score_texts(reward_model, tokenizer, [rm_text(p, y, tokenizer) for p, y in zip(prompts, responses)],
                          cfg.max_length)
     # 4. per-token KL penalty, the score at the last token (eq. 2)
-    rewards = kl_penalized_rewards(scores, logprobs, ref_logprobs, mask, cfg.kl_coef)
+    rewards = kl_penalized_rewards(scores, logprobs, ref_logprobs, mask,
+                                   cfg.kl_coef if kl_coef is None else kl_coef)
     # 5. GAE (γ = 1, λ = 0.95), whitened advantages
     advantages, returns = gae(rewards, values, mask, cfg.gamma, cfg.lam)
     advantages = masked_whiten(advantages, mask) if cfg.whiten_advantages else advantages
@@ -175,15 +194,19 @@ def train_ppo(policy, ref_policy, reward_model, value_model, tokenizer, rows, cf
         if cfg.ptx_coef and ptx_tokens is not None else None
     ref_policy.eval()
     reward_model.eval()
+    beta = AdaptiveKLController(cfg.kl_coef, cfg.target_kl, cfg.kl_horizon)
     checkable = all("meta" in r for r in rows)
     for it in tqdm(range(cfg.iterations), desc="ppo", disable=not progress):
         batch = [rows[i] for i in rng.choice(len(rows), size=cfg.batch_size, replace=False)]
         policy.eval()
         value_model.eval()
-        ro = rollout(policy, ref_policy, reward_model, value_model, tokenizer, [r["prompt"] for r in batch], cfg)
+        ro = rollout(policy, ref_policy, reward_model, value_model, tokenizer, [r["prompt"] for r in batch],
+                     cfg, beta.value)
         policy.train()
         value_model.train()
-        stats = {"iteration": it, **rollout_stats(ro), **ppo_update(policy, value_model, opt, value_opt, ro, cfg, ptx)}
+        stats = {"iteration": it, "kl_coef": beta.value, **rollout_stats(ro),
+                 **ppo_update(policy, value_model, opt, value_opt, ro, cfg, ptx)}
+        beta.update(stats["kl"], len(batch))
         if checkable:
             stats["gold"] = float(np.mean([gold_score(r, y) for r, y in zip(batch, ro.responses)]))
         for key in ("score", "kl", "policy_loss", "value_loss"):  # explained variance may be NaN

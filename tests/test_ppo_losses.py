@@ -93,3 +93,13 @@ def test_masked_whiten():
     assert (w[~mask] == 0).all()
     kept = masked_whiten(x, mask, shift_mean=False)
     assert math.isclose(masked_mean(kept, mask).item(), masked_mean(x, mask).item(), rel_tol=1e-5)
+
+
+def test_adaptive_kl_controller():
+    from igpt_lib.ppo import AdaptiveKLController
+    fixed = AdaptiveKLController(0.1)
+    assert fixed.update(kl=50.0, n_episodes=64) == 0.1          # no target: β stays
+    ctl = AdaptiveKLController(0.1, target=1.0, horizon=100)
+    assert math.isclose(ctl.update(kl=2.0, n_episodes=50), 0.1 * (1 + 0.2 * 0.5))   # error clipped at +0.2
+    ctl = AdaptiveKLController(0.1, target=1.0, horizon=100)
+    assert math.isclose(ctl.update(kl=0.9, n_episodes=100), 0.1 * (1 - 0.1))        # below target: β falls
