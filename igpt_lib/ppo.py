@@ -49,6 +49,24 @@ class AdaptiveKLController:
         return {"value": self.value, "target": self.target, "horizon": self.horizon}
 
 
+class EMA:
+    """Exponential moving average of the policy's weights (App. C: decay 0.992); when enabled,
+    the averaged weights are the policy that is evaluated and saved."""
+
+    def __init__(self, model, decay):
+        self.decay = decay
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+
+    @torch.no_grad()
+    def update(self, model):
+        for k, v in model.state_dict().items():
+            if k in self.shadow:
+                self.shadow[k].mul_(self.decay).add_(v, alpha=1.0 - self.decay)
+
+    def copy_to(self, model):
+        model.load_state_dict(self.shadow, strict=False)
+
+
 def position_ids(attention_mask):
     """Positions that skip left padding, as generate() uses them: without this, a forward pass
     on a left-padded batch sees shifted positions and the KL is not 0 at the start."""
@@ -195,6 +213,7 @@ def train_ppo(policy, ref_policy, reward_model, value_model, tokenizer, rows, cf
     ref_policy.eval()
     reward_model.eval()
     beta = AdaptiveKLController(cfg.kl_coef, cfg.target_kl, cfg.kl_horizon)
+    ema = EMA(policy, cfg.ema_decay) if cfg.ema_decay else None
     checkable = all("meta" in r for r in rows)
     for it in tqdm(range(cfg.iterations), desc="ppo", disable=not progress):
         batch = [rows[i] for i in rng.choice(len(rows), size=cfg.batch_size, replace=False)]
@@ -207,6 +226,8 @@ def train_ppo(policy, ref_policy, reward_model, value_model, tokenizer, rows, cf
         stats = {"iteration": it, "kl_coef": beta.value, **rollout_stats(ro),
                  **ppo_update(policy, value_model, opt, value_opt, ro, cfg, ptx)}
         beta.update(stats["kl"], len(batch))
+        if ema:
+            ema.update(policy)
         if checkable:
             stats["gold"] = float(np.mean([gold_score(r, y) for r, y in zip(batch, ro.responses)]))
         for key in ("score", "kl", "policy_loss", "value_loss"):  # explained variance may be NaN
@@ -218,6 +239,8 @@ def train_ppo(policy, ref_policy, reward_model, value_model, tokenizer, rows, cf
                           "not the policy's SFT model", stacklevel=2)
         with open(metrics_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(stats) + "\n")
+    if ema:
+        ema.copy_to(policy)  # the averaged weights are the result (App. C)
     policy.eval()
     return stats
 

@@ -58,7 +58,7 @@ def test_a_few_ppo_iterations_raise_the_rm_score(smoke_world, tmp_path):
     from igpt_lib import data as D
     rows = D.load_prompts(out / "world" / "data" / "prompts.ppo.jsonl")
     cfg = PPOConfig(iterations=12, batch_size=32, minibatch_size=8, lr=3e-3, kl_coef=0.01,
-                    max_new_tokens=8, ptx_coef=0.1)
+                    max_new_tokens=8, ptx_coef=0.1, target_kl=1.0, ema_decay=0.9)
     tokens = tok(" ".join(r["prompt"] for r in rows))["input_ids"]
     train_ppo(policy, ref, reward, value, tok, rows, cfg, tmp_path / "m.jsonl",
               ptx_tokens=tokens, progress=False)
@@ -68,6 +68,7 @@ def test_a_few_ppo_iterations_raise_the_rm_score(smoke_world, tmp_path):
     last = sum(s["score"] for s in stats[-3:]) / 3
     assert last > first, (first, last)
     assert all(s["ptx_loss"] is not None and "gold" in s for s in stats)
+    assert stats[1]["kl_coef"] != stats[0]["kl_coef"]  # the adaptive controller moved β
 
 
 def test_corpus_batches_are_windows_of_the_stream():

@@ -103,3 +103,16 @@ def test_adaptive_kl_controller():
     assert math.isclose(ctl.update(kl=2.0, n_episodes=50), 0.1 * (1 + 0.2 * 0.5))   # error clipped at +0.2
     ctl = AdaptiveKLController(0.1, target=1.0, horizon=100)
     assert math.isclose(ctl.update(kl=0.9, n_episodes=100), 0.1 * (1 - 0.1))        # below target: β falls
+
+
+def test_ema_of_weights():
+    from igpt_lib.ppo import EMA
+    layer = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        layer.weight.fill_(1.0)
+    ema = EMA(layer, decay=0.9)
+    with torch.no_grad():
+        layer.weight.fill_(3.0)
+    ema.update(layer)                       # 0.9 · 1 + 0.1 · 3 = 1.2
+    ema.copy_to(layer)
+    assert torch.allclose(layer.weight, torch.full((1, 2), 1.2))
