@@ -14,8 +14,8 @@ def test_every_subcommand_takes_preset_and_out():
         assert args.preset == "smoke" and args.out == "x"
 
 
-def test_stages_not_yet_built_say_so(capsys):
-    assert main(["eval", "--preset", "smoke", "--out", "x"]) == 2
+def test_stages_not_yet_built_say_so(capsys, tmp_path):
+    assert main(["eval", "--preset", "smoke", "--out", str(tmp_path)]) == 2
     assert "issue #6" in capsys.readouterr().err
 
 
