@@ -109,6 +109,12 @@ def write_json(path, obj):
     _atomic_write(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
+def response_separator(prompt):
+    """What goes between a prompt and its response: nothing if the prompt ends in whitespace
+    (hub templates end with a newline), else a space (the world's `... A :`)."""
+    return "" if prompt[-1:].isspace() else " "
+
+
 def _rows_of(source):
     """Rows of a local JSONL file, or of a hub dataset's train split."""
     if Path(source).exists():

@@ -2,6 +2,11 @@
 
 `trust_remote_code` is False unless the caller passes True. Weights we write are safetensors.
 """
+import copy
+import os
+import shutil
+from pathlib import Path
+
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 # The residual-dropout field has a different name in each architecture.
@@ -48,3 +53,27 @@ def lora_config(r, alpha, dropout, task_type="CAUSAL_LM"):
     from peft import LoraConfig
     return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules="all-linear",
                       task_type=task_type)
+
+
+def save_checkpoint(model, tokenizer, folder):
+    """An HF folder (safetensors) that loads with plain transformers (causal LM, RM): LoRA merged,
+    dropout off (it is a training-time choice); written complete to a temp folder first,
+    then each file renamed into place (the folder may also hold metrics)."""
+    folder = Path(folder)
+    tmp = folder.with_name(f".{folder.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    if hasattr(model, "merge_and_unload") and not getattr(model, "is_loaded_in_8bit", False):
+        model = copy.deepcopy(model).merge_and_unload()
+    field = residual_dropout_field(model.config)
+    train_value = getattr(model.config, field)
+    setattr(model.config, field, 0.0)
+    try:
+        model.save_pretrained(tmp)  # safetensors
+    finally:
+        setattr(model.config, field, train_value)
+    tokenizer.save_pretrained(tmp)
+    folder.mkdir(parents=True, exist_ok=True)
+    for item in tmp.iterdir():  # file by file: OUT/sft/, OUT/rm/ also hold metrics
+        os.replace(item, folder / item.name)
+    tmp.rmdir()
+

@@ -45,9 +45,6 @@ class AdaptiveKLController:
             self.value *= 1.0 + error * n_episodes / self.horizon
         return self.value
 
-    def state_dict(self):
-        return {"value": self.value, "target": self.target, "horizon": self.horizon}
-
 
 class EMA:
     """Exponential moving average of the policy's weights (App. C: decay 0.992); when enabled,
@@ -198,7 +195,7 @@ def corpus_batches(tokens, seq_len, batch_size, seed):
 
 
 def train_ppo(policy, ref_policy, reward_model, value_model, tokenizer, rows, cfg, metrics_path,
-              ptx_tokens=None, progress=True, log=print):
+              ptx_tokens=None, progress=True):
     """`cfg.iterations` of rollout → PPO update; one metrics.jsonl line per iteration."""
     import json
     import warnings
@@ -245,19 +242,16 @@ def train_ppo(policy, ref_policy, reward_model, value_model, tokenizer, rows, cf
     return stats
 
 
-
 def run_ppo(preset, out, kl_coef=None, ptx_coef=None, log=print, progress=True):
     """`python -m igpt_lib ppo`: PPO (or PPO-ptx) of the SFT policy against OUT/rm/ → OUT/ppo/."""
-    import json
     import time
     from dataclasses import asdict, replace
     from pathlib import Path
     from transformers import AutoModelForCausalLM
     from .data import load_prompts, write_json
     from .generation import generate
-    from .models import load_tokenizer
+    from .models import load_tokenizer, save_checkpoint
     from .reward import load_reward_model, run_rm
-    from .sft import save_checkpoint
     from .world.build import ensure_world
     from .world.gold import gold_score
     cfg, out, start = preset.ppo, Path(out), time.time()
@@ -277,7 +271,7 @@ def run_ppo(preset, out, kl_coef=None, ptx_coef=None, log=print, progress=True):
     ppo_dir.mkdir(parents=True, exist_ok=True)
     (ppo_dir / "metrics.jsonl").write_text("")
     log(f"ppo: policy SFT-{cfg.policy}, β = {cfg.kl_coef}, γ_ptx = {cfg.ptx_coef}, {cfg.iterations} iterations")
-    last = train_ppo(policy, ref, reward, value, tok, rows, cfg, ppo_dir / "metrics.jsonl", tokens, progress, log)
+    last = train_ppo(policy, ref, reward, value, tok, rows, cfg, ppo_dir / "metrics.jsonl", tokens, progress)
     save_checkpoint(policy, tok, ppo_dir)
     test = load_prompts(out / "world" / "data" / "prompts.test.jsonl")[: preset.world.eval_prompts]
     gold = {}

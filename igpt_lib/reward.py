@@ -15,14 +15,14 @@ from torch.nn.utils.rnn import pad_sequence
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification
 
+from .data import response_separator
 from .losses import ranking_loss
 from .world.gold import gold_score
 
 
 def rm_text(prompt, response, tokenizer):
     """What the RM reads: prompt, response, then <eos> (the policy's stop token)."""
-    sep = "" if prompt[-1:].isspace() else " "
-    return f"{prompt}{sep}{response}{tokenizer.eos_token}"
+    return f"{prompt}{response_separator(prompt)}{response}{tokenizer.eos_token}"
 
 
 def load_reward_model(path):
@@ -166,28 +166,14 @@ def normalise(model, tokenizer, demos, cfg):
     return before, after
 
 
-def _save(model, tokenizer, folder):
-    import os
-    import shutil
-    tmp = folder.with_name(f".{folder.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)  # safetensors
-    tokenizer.save_pretrained(tmp)
-    folder.mkdir(parents=True, exist_ok=True)
-    for item in tmp.iterdir():  # file by file: OUT/rm/ also holds comparisons and metrics
-        os.replace(item, folder / item.name)
-    tmp.rmdir()
-
-
 def run_rm(preset, out, log=print, progress=True):
     """`python -m igpt_lib rm`: comparisons of SFT samples → one K-way RM in OUT/rm/."""
-    import json
     import time
     from dataclasses import asdict
     from pathlib import Path
     from .comparisons import ensure_comparisons
     from .data import load_demonstrations, write_json, write_jsonl
-    from .models import load_tokenizer
+    from .models import load_tokenizer, save_checkpoint
     from .sft import run_sft
     from .utils import set_seed
     from .world.build import ensure_world
@@ -217,7 +203,7 @@ def run_rm(preset, out, log=print, progress=True):
     report |= {"demo_mean_before": before, "demo_mean_after": after,
                "train_prompts": len(comps["train"]), "seconds": round(time.time() - start, 1),
                "config": asdict(cfg)}
-    _save(model, tokenizer, out / "rm")
+    save_checkpoint(model, tokenizer, out / "rm")
     write_json(out / "rm" / "metrics.json", report)
     write_jsonl(out / "rm" / "train_log.jsonl", logs)
     _margin_figure(margins, out)

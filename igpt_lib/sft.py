@@ -8,7 +8,6 @@ Here the scorer is the world's gold labeler; the RM stage can pass its reward mo
 Lesson: notebooks/01_sft.ipynb.
 """
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -18,8 +17,9 @@ import trl
 from datasets import Dataset
 from transformers import TrainerCallback
 
+from .data import response_separator
 from .generation import generate
-from .models import load_causal_lm, lora_config, residual_dropout_field
+from .models import load_causal_lm, lora_config, save_checkpoint
 from .world.gold import gold_score
 
 
@@ -30,38 +30,8 @@ def gold_scorer(rows, responses):
 
 def to_trl_dataset(rows):
     """Our demonstrations → TRL's prompt/completion format (TRL appends <eos>)."""
-    def completion(row):
-        sep = "" if row["prompt"][-1:].isspace() else " "
-        return sep + row["response"]
-    return Dataset.from_list([{"prompt": r["prompt"], "completion": completion(r)} for r in rows])
-
-
-def save_checkpoint(model, tokenizer, folder):
-    """An HF folder (safetensors) that loads with plain AutoModelForCausalLM: LoRA merged,
-    dropout off (it is a training-time choice); written complete to a temp folder first,
-    then each file renamed into place."""
-    folder = Path(folder)
-    tmp = folder.with_name(f".{folder.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    if hasattr(model, "merge_and_unload") and not getattr(model, "is_loaded_in_8bit", False):
-        model = _merged_copy(model)
-    field = residual_dropout_field(model.config)
-    train_value = getattr(model.config, field)
-    setattr(model.config, field, 0.0)
-    try:
-        model.save_pretrained(tmp)  # safetensors
-    finally:
-        setattr(model.config, field, train_value)
-    tokenizer.save_pretrained(tmp)
-    folder.mkdir(parents=True, exist_ok=True)
-    for item in tmp.iterdir():  # file by file: OUT/sft/ may also hold metrics.jsonl
-        os.replace(item, folder / item.name)
-    tmp.rmdir()
-
-
-def _merged_copy(peft_model):
-    import copy
-    return copy.deepcopy(peft_model).merge_and_unload()
+    return Dataset.from_list([{"prompt": r["prompt"], "completion": response_separator(r["prompt"]) + r["response"]}
+                              for r in rows])
 
 
 class EpochSelector(TrainerCallback):

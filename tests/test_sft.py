@@ -1,6 +1,5 @@
 """Step 1: SFT with trl.SFTTrainer on the smoke world; adapters, LoRA and 8-bit on CPU."""
 import json
-from dataclasses import replace
 
 import pytest
 import torch
@@ -10,7 +9,7 @@ from igpt_lib import data as D
 from igpt_lib.cli import main
 from igpt_lib.config import SFTConfig, get_preset
 from igpt_lib.models import load_tokenizer
-from igpt_lib.sft import EpochSelector, to_trl_dataset, train_sft
+from igpt_lib.sft import to_trl_dataset, train_sft
 
 DOLLY = [  # the Dolly-15k schema, rows of our own
     {"instruction": "Name a primary colour.", "context": "", "response": "Red.", "category": "open_qa"},

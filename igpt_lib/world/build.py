@@ -19,7 +19,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import torch
 from transformers import AutoModelForCausalLM
 
 from ..config import PAPER_PROMPTS
