@@ -67,7 +67,13 @@ def ppo_lines(summary, metrics, world):
             f"RM score {mean(first, 'score'):+.3f} / {mean(last, 'score'):+.3f}, KL {mean(first, 'kl'):.3f} / "
             f"{mean(last, 'kl'):.3f} nats, gold of the sampled responses {mean(first, 'gold'):+.3f} / "
             f"{mean(last, 'gold'):+.3f}. Held-out gold (greedy, the {world['eval_prompts']} prompts above): "
-            f"SFT {summary['test_gold']['sft']:+.3f} → PPO {summary['test_gold']['ppo']:+.3f} (no CI yet).")
+            + _held_out(summary["test_gold"]))
+
+
+def _held_out(gold):
+    d = gold["difference"]
+    return (f"SFT {gold['sft']['mean']:+.3f} → PPO {gold['ppo']['mean']:+.3f}, difference {d['mean']:+.3f} "
+            f"(paired bootstrap 95 % CI [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]).")
 
 
 def replace(path, marker, text):

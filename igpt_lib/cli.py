@@ -10,7 +10,7 @@ import time
 from .config import PRESETS, get_preset
 from .utils import quiet_transformers
 
-RUNNERS = {"sft": ("sft", "run_sft"), "rm": ("reward", "run_rm"), "ppo": ("ppo", "run_ppo")}
+RUNNERS = {"sft": ("sft", "run_sft"), "rm": ("reward", "run_rm"), "ppo": ("ppo_trainer", "run_ppo")}
 STAGES = {  # stage not in this version yet: (what it does, the issue that brings it)
     "eval": ("evaluation: win rates, truthfulness, toxicity, alignment tax", 6),
 }
@@ -40,6 +40,8 @@ def parser():
     _common(ppo)
     ppo.add_argument("--kl-coef", type=float, help="β, the per-token KL coefficient")
     ppo.add_argument("--ptx-coef", type=float, help="γ_ptx, the pretraining-loss coefficient (0 = PPO)")
+    ppo.add_argument("--resume", action="store_true",
+                     help="continue from the newest checkpoint in OUT/ppo/checkpoints (after a disconnect)")
     for name, (text, _) in STAGES.items():
         _common(sub.add_parser(name, help=text))
     _common(sub.add_parser("reproduce", help="world -> sft -> rm -> ppo -> eval, skipping done stages"))
@@ -59,7 +61,7 @@ def _not_yet(stage):
 def reproduce(preset, out):
     """Every stage in order, skipping those whose outputs are already in `out`."""
     from pathlib import Path
-    from .ppo import run_ppo
+    from .ppo_trainer import run_ppo
     from .reward import run_rm
     from .sft import run_sft
     from .world.build import build_world
@@ -67,7 +69,7 @@ def reproduce(preset, out):
     stages = [("world", out / "world.json", lambda: build_world(preset, out)),
               ("sft", out / "sft" / "summary.json", lambda: run_sft(preset, out)),
               ("rm", out / "rm" / "metrics.json", lambda: run_rm(preset, out)),
-              ("ppo", out / "ppo" / "summary.json", lambda: run_ppo(preset, out))]
+              ("ppo", out / "ppo" / "summary.json", lambda: run_ppo(preset, out, resume=True))]
     for name, done_marker, run in stages:
         if done_marker.exists():
             print(f"reproduce: {name} already in {out} ({done_marker.name}); skipped")

@@ -125,6 +125,8 @@ class PPOConfig:
     max_new_tokens: int = 24           # as the world's evaluation
     max_length: int = 128
     ptx_seq_len: int = 64              # corpus windows for the pretraining term
+    save_every: int = 50               # iterations between checkpoints (resume after a disconnect)
+    keep_checkpoints: int = 2          # the last N are kept
     seed: int = 0
 
 

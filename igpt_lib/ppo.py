@@ -81,10 +81,25 @@ def response_logprobs(model, input_ids, attention_mask, query_len):
 
 
 def token_values(value_model, input_ids, attention_mask, query_len):
-    """V(s_t) for each response position: the RM head applied at every token (B, T)."""
+    """V(s_t) for each response position: the RM head applied at every token (B, T).
+    `value_model` is the RM-shaped model itself or a `ValueModel` around it."""
+    if not hasattr(value_model, "score"):       # a ValueModel, possibly wrapped for DDP
+        return value_model(input_ids, attention_mask, query_len)
     hidden = value_model.base_model(input_ids=input_ids, attention_mask=attention_mask,
                                     position_ids=position_ids(attention_mask)).last_hidden_state
     return value_model.score(hidden).squeeze(-1)[:, query_len - 1:-1]     # (B, T)
+
+
+class ValueModel(torch.nn.Module):
+    """The value model as one module whose forward gives V(s_t) at every response token, so
+    that DDP (which syncs gradients only through a module's forward) can wrap it."""
+
+    def __init__(self, reward_model):
+        super().__init__()
+        self.rm = reward_model
+
+    def forward(self, input_ids, attention_mask, query_len):
+        return token_values(self.rm, input_ids, attention_mask, query_len)
 
 
 def _sample(policy, tokenizer, prompts, cfg):
@@ -93,7 +108,10 @@ def _sample(policy, tokenizer, prompts, cfg):
         enc = tokenizer(prompts, return_tensors="pt", padding=True)
     finally:
         tokenizer.padding_side = side
-    seqs = policy.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+    device = next(policy.parameters()).device
+    enc = {k: enc[k].to(device) for k in ("input_ids", "attention_mask")}
+    seqs = getattr(policy, "module", policy).generate(  # through a DDP wrapper, if any
+        input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
                            max_new_tokens=cfg.max_new_tokens, do_sample=True, temperature=1.0,
                            top_k=0, top_p=1.0, pad_token_id=tokenizer.pad_token_id,
                            eos_token_id=tokenizer.eos_token_id)
@@ -134,31 +152,42 @@ def rollout(policy, ref_policy, reward_model, value_model, tokenizer, prompts, c
 
 def ptx_loss(policy, batch):
     """Pretraining NLL on a corpus batch (B, T): the γ E[log π_RL(x)] term of eq. 2."""
+    batch = batch.to(next(policy.parameters()).device)
     return policy(input_ids=batch, labels=batch).loss
 
 
-def ppo_update(policy, value_model, opt, value_opt, ro, cfg, ptx_batches=None):
-    """PPO epochs over minibatches of one rollout; returns mean statistics."""
+def _finite(loss, name):
+    """Stop before a non-finite loss reaches the weights."""
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"{name} is {loss.item()}")
+    return loss
+
+
+def ppo_update(policy, value_model, opt, value_opt, ro, cfg, ptx_batches=None, accelerator=None):
+    """PPO epochs over minibatches of one rollout; returns mean statistics. With an
+    `accelerate.Accelerator`, backward and gradient clipping go through it (DDP, mixed precision)."""
+    backward = accelerator.backward if accelerator else torch.Tensor.backward
+    clip = accelerator.clip_grad_norm_ if accelerator else torch.nn.utils.clip_grad_norm_
     stats, B = [], ro.mask.shape[0]
     for _ in range(cfg.ppo_epochs):
         for idx in torch.randperm(B).split(cfg.minibatch_size):
             ids, att, mask = ro.input_ids[idx], ro.attention_mask[idx], ro.mask[idx]
             logprobs, logits = response_logprobs(policy, ids, att, ro.query_len)
             pg = ppo_policy_loss(logprobs, ro.logprobs[idx], ro.advantages[idx], mask, cfg.clip_range)
-            loss = pg
+            loss = _finite(pg, "policy loss")
             ptx = None
             if cfg.ptx_coef and ptx_batches is not None:
-                ptx = ptx_loss(policy, next(ptx_batches))
+                ptx = _finite(ptx_loss(policy, next(ptx_batches)), "ptx loss")
                 loss = loss + cfg.ptx_coef * ptx  # PPO-ptx: per minibatch (App. C.4)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
+            backward(loss)
+            clip(policy.parameters(), cfg.max_grad_norm)
             opt.step()
             values = token_values(value_model, ids, att, ro.query_len)
-            vf = value_loss(values, ro.values[idx], ro.returns[idx], mask, cfg.value_clip_range)
+            vf = _finite(value_loss(values, ro.values[idx], ro.returns[idx], mask, cfg.value_clip_range), "value loss")
             value_opt.zero_grad(set_to_none=True)
-            vf.backward()
-            torch.nn.utils.clip_grad_norm_(value_model.parameters(), cfg.max_grad_norm)
+            backward(vf)
+            clip(value_model.parameters(), cfg.max_grad_norm)
             value_opt.step()
             with torch.no_grad():
                 ratio = torch.exp(logprobs - ro.logprobs[idx])
@@ -185,101 +214,11 @@ def rollout_stats(ro):
             "response_length": ro.mask.sum(1).float().mean().item(), "explained_variance": ev.item()}
 
 
-def corpus_batches(tokens, seq_len, batch_size, seed):
-    """Endless random windows of the packed pretraining corpus, for PPO-ptx."""
-    gen = torch.Generator().manual_seed(seed)
+def corpus_batches(tokens, seq_len, batch_size, seed=0, generator=None):
+    """Endless random windows of the packed pretraining corpus, for PPO-ptx; pass a
+    `generator` to save and restore the stream's position (checkpoints)."""
+    gen = generator if generator is not None else torch.Generator().manual_seed(seed)
     data = torch.as_tensor(tokens, dtype=torch.long)
     while True:
         starts = torch.randint(0, len(data) - seq_len, (batch_size,), generator=gen)
         yield torch.stack([data[s:s + seq_len] for s in starts])        # (B, T)
-
-
-def train_ppo(policy, ref_policy, reward_model, value_model, tokenizer, rows, cfg, metrics_path,
-              ptx_tokens=None, progress=True):
-    """`cfg.iterations` of rollout → PPO update; one metrics.jsonl line per iteration."""
-    import json
-    import warnings
-    from tqdm.auto import tqdm
-    from .world.gold import gold_score
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, betas=(0.9, 0.95))
-    value_opt = torch.optim.AdamW(value_model.parameters(), lr=cfg.value_lr, betas=(0.9, 0.95))
-    ptx = corpus_batches(ptx_tokens, cfg.ptx_seq_len, cfg.minibatch_size, cfg.seed) \
-        if cfg.ptx_coef and ptx_tokens is not None else None
-    ref_policy.eval()
-    reward_model.eval()
-    beta = AdaptiveKLController(cfg.kl_coef, cfg.target_kl, cfg.kl_horizon)
-    ema = EMA(policy, cfg.ema_decay) if cfg.ema_decay else None
-    checkable = all("meta" in r for r in rows)
-    for it in tqdm(range(cfg.iterations), desc="ppo", disable=not progress):
-        batch = [rows[i] for i in rng.choice(len(rows), size=cfg.batch_size, replace=False)]
-        policy.eval()
-        value_model.eval()
-        ro = rollout(policy, ref_policy, reward_model, value_model, tokenizer, [r["prompt"] for r in batch],
-                     cfg, beta.value)
-        policy.train()
-        value_model.train()
-        stats = {"iteration": it, "kl_coef": beta.value, **rollout_stats(ro),
-                 **ppo_update(policy, value_model, opt, value_opt, ro, cfg, ptx)}
-        beta.update(stats["kl"], len(batch))
-        if ema:
-            ema.update(policy)
-        if checkable:
-            stats["gold"] = float(np.mean([gold_score(r, y) for r, y in zip(batch, ro.responses)]))
-        for key in ("score", "kl", "policy_loss", "value_loss"):  # explained variance may be NaN
-            if not np.isfinite(stats[key]):
-                raise FloatingPointError(f"ppo iteration {it}: {key} is {stats[key]}; stopping")
-        if stats["kl"] < -0.05:
-            warnings.warn(f"ppo iteration {it}: mean KL {stats['kl']:.3f} < 0; usual causes: a suppressed "
-                          "<eos>, min_length, temperature ≠ 1, top-k/top-p sampling, or a reference that is "
-                          "not the policy's SFT model", stacklevel=2)
-        with open(metrics_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(stats) + "\n")
-    if ema:
-        ema.copy_to(policy)  # the averaged weights are the result (App. C)
-    policy.eval()
-    return stats
-
-
-def run_ppo(preset, out, kl_coef=None, ptx_coef=None, log=print, progress=True):
-    """`python -m igpt_lib ppo`: PPO (or PPO-ptx) of the SFT policy against OUT/rm/ → OUT/ppo/."""
-    import time
-    from dataclasses import asdict, replace
-    from pathlib import Path
-    from transformers import AutoModelForCausalLM
-    from .data import load_prompts, write_json
-    from .generation import generate
-    from .models import load_tokenizer, save_checkpoint
-    from .reward import load_reward_model, run_rm
-    from .world.build import ensure_world
-    from .world.gold import gold_score
-    cfg, out, start = preset.ppo, Path(out), time.time()
-    cfg = replace(cfg, **{k: v for k, v in (("kl_coef", kl_coef), ("ptx_coef", ptx_coef)) if v is not None})
-    world = ensure_world(preset, out, log)
-    if not (out / "rm" / "metrics.json").exists():
-        log("ppo: no reward model in this folder: running steps 1-2 first")
-        run_rm(preset, out, log=log, progress=progress)
-    tok = load_tokenizer(out / "sft" / cfg.policy)
-    policy = AutoModelForCausalLM.from_pretrained(out / "sft" / cfg.policy)
-    ref = AutoModelForCausalLM.from_pretrained(out / "sft" / cfg.policy)
-    reward, value = load_reward_model(out / "rm"), load_reward_model(out / "rm")  # value from RM (§3.5)
-    rows = load_prompts(out / "world" / "data" / "prompts.ppo.jsonl")
-    corpus = (out / "world" / "corpus.txt").read_text().split("\n")
-    tokens = [t for doc in tok(corpus, add_special_tokens=False)["input_ids"] for t in (*doc, tok.eos_token_id)]
-    ppo_dir = out / "ppo"
-    ppo_dir.mkdir(parents=True, exist_ok=True)
-    (ppo_dir / "metrics.jsonl").write_text("")
-    log(f"ppo: policy SFT-{cfg.policy}, β = {cfg.kl_coef}, γ_ptx = {cfg.ptx_coef}, {cfg.iterations} iterations")
-    last = train_ppo(policy, ref, reward, value, tok, rows, cfg, ppo_dir / "metrics.jsonl", tokens, progress)
-    save_checkpoint(policy, tok, ppo_dir)
-    test = load_prompts(out / "world" / "data" / "prompts.test.jsonl")[: preset.world.eval_prompts]
-    gold = {}
-    for name, model in (("sft", ref), ("ppo", policy)):
-        ys = generate(model.eval(), tok, [r["prompt"] for r in test], cfg.max_new_tokens)
-        gold[name] = float(np.mean([gold_score(r, y) for r, y in zip(test, ys)]))
-    summary = {"test_gold": gold, "last": last, "seconds": round(time.time() - start, 1), "config": asdict(cfg),
-               "base_test_gold": world["base_gold_score"].get(cfg.policy)}
-    write_json(ppo_dir / "summary.json", summary)
-    log(f"ppo: held-out gold SFT {gold['sft']:+.3f} -> PPO {gold['ppo']:+.3f} in {summary['seconds']:.0f} s")
-    return summary

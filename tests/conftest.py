@@ -28,3 +28,14 @@ def smoke_world(tmp_path_factory, cache_dir):
     out = tmp_path_factory.mktemp("smoke_run")
     report = build_world(get_preset("smoke"), out, log=lambda *_: None)
     return out, report
+
+
+@pytest.fixture(scope="session")
+def smoke_rm(smoke_world, tmp_path_factory):
+    """The smoke world with steps 1-2 done (SFT models and the RM): step 3's inputs."""
+    import shutil
+    from igpt_lib.cli import main
+    out = tmp_path_factory.mktemp("smoke_rm") / "run"
+    shutil.copytree(smoke_world[0], out)
+    assert main(["rm", "--preset", "smoke", "--out", str(out)]) == 0
+    return out

@@ -1,12 +1,14 @@
 """Step 3: rollouts and a few PPO iterations on the smoke world's tiny models."""
 import json
 
+import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
 from igpt_lib.config import PPOConfig
 from igpt_lib.models import load_tokenizer
-from igpt_lib.ppo import corpus_batches, response_logprobs, rollout, train_ppo
+from igpt_lib.ppo import corpus_batches, response_logprobs, rollout
+from igpt_lib.ppo_trainer import PPOTrainer, train_ppo
 from igpt_lib.reward import load_reward_model
 
 
@@ -77,14 +79,119 @@ def test_corpus_batches_are_windows_of_the_stream():
     assert b.shape == (3, 5) and all((row[1:] - row[:-1] == 1).all() for row in b)
 
 
-def test_ppo_stage_on_the_smoke_world(smoke_world, tmp_path):
+def test_ppo_stage_on_the_smoke_world(smoke_rm, tmp_path):
     import shutil
     from igpt_lib.cli import main
-    out, _ = smoke_world
-    shutil.copytree(out, tmp_path / "run")
+    shutil.copytree(smoke_rm, tmp_path / "run")
     run = tmp_path / "run"
-    assert main(["ppo", "--preset", "smoke", "--out", str(run), "--ptx-coef", "0.5"]) == 0  # runs SFT + RM first
+    assert main(["ppo", "--preset", "smoke", "--out", str(run), "--ptx-coef", "0.5"]) == 0
     assert AutoModelForCausalLM.from_pretrained(run / "ppo") is not None
     summary = json.loads((run / "ppo" / "summary.json").read_text())
-    assert summary["config"]["ptx_coef"] == 0.5 and set(summary["test_gold"]) == {"sft", "ppo"}
+    gold = summary["test_gold"]
+    assert summary["config"]["ptx_coef"] == 0.5 and {"sft", "ppo", "difference"} <= set(gold)
+    lo, hi = gold["difference"]["ci95"]
+    assert lo <= gold["ppo"]["mean"] - gold["sft"]["mean"] <= hi
     assert len((run / "ppo" / "metrics.jsonl").read_text().splitlines()) == 3
+    assert (run / "figures" / "ppo_curves.png").stat().st_size > 0
+    with pytest.raises(FileExistsError, match="--resume"):  # never silently over a finished run's checkpoints
+        main(["ppo", "--preset", "smoke", "--out", str(run)])
+    assert main(["ppo", "--preset", "smoke", "--out", str(run), "--resume"]) == 0  # nothing left to do
+    assert len((run / "ppo" / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+def _small_cfg(**kw):
+    return PPOConfig(**{**dict(iterations=6, batch_size=8, minibatch_size=4, lr=3e-3, kl_coef=0.01,
+                               max_new_tokens=6, ptx_coef=0.1, target_kl=1.0, ema_decay=0.9, save_every=2), **kw})
+
+
+def _trainer(out, cfg):
+    from igpt_lib import data as D
+    tok, policy, ref, reward, value = _models(out)
+    rows = D.load_prompts(out / "world" / "data" / "prompts.ppo.jsonl")
+    tokens = tok(" ".join(r["prompt"] for r in rows))["input_ids"]
+    return PPOTrainer(policy, ref, reward, value, tok, rows, cfg, tokens)
+
+
+def test_resume_after_an_interruption_is_bitwise_equal(smoke_world, tmp_path):
+    """Checkpoints carry weights, optimizers, β, EMA, RNG states and the data cursor."""
+    out, _ = smoke_world
+    cfg = _small_cfg()
+    whole = _trainer(out, cfg)
+    whole.train(tmp_path / "a.jsonl", tmp_path / "ckpt_a", progress=False)
+    policy_a = whole.finish()
+
+    def stop_at_3(stats):
+        if stats["iteration"] == 3:
+            raise KeyboardInterrupt  # a disconnect after iteration 3; the last checkpoint is at 2
+    first = _trainer(out, cfg)
+    with pytest.raises(KeyboardInterrupt):
+        first.train(tmp_path / "b.jsonl", tmp_path / "ckpt_b", callback=stop_at_3, progress=False)
+    assert len((tmp_path / "b.jsonl").read_text().splitlines()) == 4
+    again = _trainer(out, cfg)
+    assert again.resume(tmp_path / "ckpt_b", tmp_path / "b.jsonl") == 2
+    again.train(tmp_path / "b.jsonl", tmp_path / "ckpt_b", progress=False)
+    policy_b = again.finish()
+    assert (tmp_path / "a.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()
+    for (name, a), b in zip(policy_a.state_dict().items(), policy_b.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert sorted(p.name for p in (tmp_path / "ckpt_b").iterdir()) == ["step-000004", "step-000006"]  # last 2
+
+
+def test_nan_reward_stops_with_a_message_naming_it(smoke_world, tmp_path):
+    out, _ = smoke_world
+    trainer = _trainer(out, _small_cfg(iterations=3, save_every=1))
+
+    def poison(stats):
+        trainer.reward.score.weight.data.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match=r"iteration 1: rollout score is nan.*step-000001"):
+        trainer.train(tmp_path / "m.jsonl", tmp_path / "ckpt", callback=poison, progress=False)
+
+
+def test_collapse_and_negative_kl_warnings(smoke_world):
+    out, _ = smoke_world
+    trainer = _trainer(out, _small_cfg())
+    trainer._diagnose({"iteration": 0, "kl": 0.0, "distinct": 1.0})
+    with pytest.warns(UserWarning, match="reward collapse"):
+        trainer._diagnose({"iteration": 1, "kl": 0.1, "distinct": 0.25})
+    with pytest.warns(UserWarning, match="mean KL -0.200 < 0"):
+        trainer._diagnose({"iteration": 2, "kl": -0.2, "distinct": 1.0})
+
+
+def test_metrics_go_to_tensorboard_when_installed(smoke_world, tmp_path, monkeypatch):
+    from igpt_lib import ppo_trainer
+    written = []
+
+    class Writer:
+        def add_scalar(self, tag, value, step):
+            written.append((tag, step))
+
+        def close(self):
+            written.append("closed")
+    monkeypatch.setattr(ppo_trainer, "_tensorboard", lambda folder: Writer())
+    out, _ = smoke_world
+    _trainer(out, _small_cfg(iterations=2)).train(tensorboard_dir=tmp_path, progress=False)
+    assert ("ppo/score", 0) in written and ("ppo/kl", 1) in written and written[-1] == "closed"
+
+
+def test_two_process_accelerate_launch_on_cpu(smoke_rm, tmp_path):
+    """The same trainer under DDP on two CPU processes (gloo). `accelerate launch --cpu` starts a
+    single process unless MPI is set up, so the launch is torchrun's (`--multi_gpu`) with
+    ACCELERATE_USE_CPU, which makes accelerate pick MULTI_CPU with the gloo backend."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+    shutil.copytree(smoke_rm, tmp_path / "run")
+    launcher = Path(sys.executable).parent / "accelerate"
+    cmd = [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no",
+           "-m", "igpt_lib", "ppo", "--preset", "smoke", "--out", str(tmp_path / "run"), "--ptx-coef", "0.5"]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true"}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "on 2 processes" in done.stdout
+    lines = [json.loads(x) for x in (tmp_path / "run" / "ppo" / "metrics.jsonl").read_text().splitlines()]
+    assert [x["iteration"] for x in lines] == [0, 1, 2]  # written once, by the main process
+    assert all(x["ptx_loss"] is not None for x in lines)
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "ppo") is not None
