@@ -45,6 +45,7 @@ def collect(policy_dirs, tokenizer, train_rows, val_rows, labelers_path, cfg, pr
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
     policies = {name: AutoModelForCausalLM.from_pretrained(path).eval() for name, path in policy_dirs.items()}
+    train_rows = [r for _ in range(cfg.sets_per_prompt) for r in train_rows]  # fresh samples each time
     train_resp, train_src = sample_sets(policies, tokenizer, train_rows, cfg, rng, progress)
     val_resp, val_src = sample_sets(policies, tokenizer, val_rows, cfg, rng, progress)
     # Agreement depends on what is labeled (near-equal samples are harder to order than the

@@ -6,6 +6,7 @@ tax); for now it measures a policy's held-out gold score, as the PPO stage repor
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .data import load_prompts
 from .generation import generate
@@ -32,3 +33,28 @@ def bootstrap_ci(values, n=2000, seed=0):
     rng = np.random.default_rng(seed)
     means = values[rng.integers(len(values), size=(n, len(values)))].mean(1)
     return [round(float(np.percentile(means, 2.5)), 4), round(float(np.percentile(means, 97.5)), 4)]
+
+
+@torch.no_grad()
+def corpus_nll(model, tokens, seq_len=64, windows=256, seed=0, batch_size=64):
+    """Mean next-token NLL (nats) on `windows` fixed random windows of a token stream: the
+    pretraining loss, whose rise after RLHF is one face of the alignment tax (§4.2)."""
+    rng = np.random.default_rng(seed)
+    data = torch.as_tensor(tokens, dtype=torch.long)
+    starts = rng.integers(0, len(data) - seq_len, size=windows)
+    batch = torch.stack([data[s:s + seq_len] for s in starts])             # (N, T)
+    device = next(model.parameters()).device
+    losses = [model(input_ids=b.to(device), labels=b.to(device)).loss.item() * len(b)
+              for b in batch.split(batch_size)]
+    return float(sum(losses) / windows)
+
+
+def win_rate(rows, responses_a, responses_b, panel, seed=0):
+    """How often a random member of `panel` (e.g. the held-out labelers) prefers response A to
+    response B of the same prompt, ties counting ½ (the paper's win rate, Figure 1), with a
+    bootstrap 95 % CI over prompts and a per-task breakdown."""
+    rng = np.random.default_rng(seed)
+    wins = np.array([panel.prefer(r, a, b, rng) for r, a, b in zip(rows, responses_a, responses_b)])
+    tasks = sorted({r.get("task", "all") for r in rows})
+    by_task = {t: round(float(np.mean([w for r, w in zip(rows, wins) if r.get("task", "all") == t])), 4) for t in tasks}
+    return {"win_rate": float(wins.mean()), "ci95": bootstrap_ci(wins), "prompts": len(wins), "by_task": by_task}

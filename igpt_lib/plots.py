@@ -50,3 +50,71 @@ def plot_metrics(rows, x, ys, group=None, title="", ylabels=None):
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def smooth(values, window):
+    """Trailing running mean (the first points average what there is); None stays None."""
+    out, kept = [], []
+    for v in values:
+        if v is not None:
+            kept.append(v)
+        recent = kept[-window:]
+        out.append(sum(recent) / len(recent) if v is not None and recent else None)
+    return out
+
+
+def plot_ppo(rows, window=10, axes=None):
+    """PPO curves from metrics.jsonl rows: the proxy (RM score) against the gold score, KL
+    (k1 and k3 estimators) and entropy, per iteration, smoothed over `window` iterations."""
+    if axes is None:
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    fig, it = axes[0].figure, [r["iteration"] for r in rows]
+    panels = ((axes[0], ("score", "gold"), "reward: proxy (RM) vs gold"),
+              (axes[1], ("kl", "kl_k3"), "KL to SFT (nats)"), (axes[2], ("entropy",), "entropy (nats/token)"))
+    for ax, keys, title in panels:
+        for key in keys:
+            ys = smooth([r.get(key) for r in rows], window)
+            if any(y is not None for y in ys):
+                ax.plot(it, ys, label=key)
+        ax.set(xlabel="iteration", title=title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_overoptimisation(runs, window=10):
+    """Gao et al. (2022) axes: RM score and gold score against √KL, one colour per run
+    ({label: metrics rows}); gold that peaks then falls while the RM score climbs is
+    over-optimisation of the reward model."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharex=True)
+    for label, rows in runs.items():
+        x = [max(k, 0.0) ** 0.5 for k in smooth([r["kl"] for r in rows], window)]
+        axes[0].plot(x, smooth([r["score"] for r in rows], window), label=label)
+        axes[1].plot(x, smooth([r.get("gold") for r in rows], window), label=label)
+    for ax, name in zip(axes, ("RM score (proxy)", "gold score")):
+        ax.set(xlabel="√KL to SFT", ylabel=name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+class LivePlot:
+    """PPO curves redrawn in a notebook while training runs: pass `live.update` as the
+    trainer's `callback`; every `every` iterations the cell's figure is replaced."""
+
+    def __init__(self, every=10, window=10):
+        self.rows, self.every, self.window = [], every, window
+
+    def update(self, stats):
+        self.rows.append(stats)
+        if len(self.rows) % self.every == 0:
+            self.draw()
+
+    def draw(self):
+        from IPython.display import clear_output, display
+        fig = plot_ppo(self.rows, self.window)
+        clear_output(wait=True)
+        display(fig)
+        plt.close(fig)

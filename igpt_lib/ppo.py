@@ -102,7 +102,9 @@ class ValueModel(torch.nn.Module):
         return token_values(self.rm, input_ids, attention_mask, query_len)
 
 
-def _sample(policy, tokenizer, prompts, cfg):
+def sample_responses(policy, tokenizer, prompts, cfg):
+    """Step 1 of a rollout: (input_ids, attention_mask, query_len, mask) of left-padded prompts
+    followed by responses sampled at temperature 1, cut after each one's first <eos>."""
     side, tokenizer.padding_side = tokenizer.padding_side, "left"
     try:
         enc = tokenizer(prompts, return_tensors="pt", padding=True)
@@ -130,7 +132,7 @@ def rollout(policy, ref_policy, reward_model, value_model, tokenizer, prompts, c
     """Sample responses and turn them into advantages (the numbered stages of §3.5);
     `kl_coef` overrides cfg.kl_coef (the adaptive controller's current β)."""
     # 1. sample with temperature 1 (KV cache), cut each response after its first <eos>
-    input_ids, attention, q, mask = _sample(policy, tokenizer, prompts, cfg)
+    input_ids, attention, q, mask = sample_responses(policy, tokenizer, prompts, cfg)
     responses = [tokenizer.decode(ids[m], skip_special_tokens=True).strip()
                  for ids, m in zip(input_ids[:, q:], mask)]
     # 2. log-probabilities under the policy and the frozen SFT reference; values

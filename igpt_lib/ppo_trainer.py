@@ -215,9 +215,12 @@ def train_ppo(policy, ref_policy, reward_model, value_model, tokenizer, rows, cf
     return stats
 
 
-def run_ppo(preset, out, kl_coef=None, ptx_coef=None, resume=False, log=print, progress=True):
-    """`python -m igpt_lib ppo`: PPO (or PPO-ptx) of the SFT policy against OUT/rm/ → OUT/ppo/.
-    Checkpoints go to OUT/ppo/checkpoints/; `resume` continues from the newest one."""
+def run_ppo(preset, out, kl_coef=None, ptx_coef=None, iterations=None, resume=False, name="ppo", log=print,
+            progress=True, callback=None):
+    """`python -m igpt_lib ppo`: PPO (or PPO-ptx) of the SFT policy against OUT/rm/ → OUT/<name>/
+    (default OUT/ppo/; other names keep variants such as a β sweep side by side). Checkpoints go
+    to OUT/<name>/checkpoints/; `resume` continues from the newest one. `callback(stats)` is
+    called after each iteration (e.g. `plots.LivePlot().update` in a notebook)."""
     import time
     from dataclasses import asdict
     from accelerate import Accelerator
@@ -227,9 +230,10 @@ def run_ppo(preset, out, kl_coef=None, ptx_coef=None, resume=False, log=print, p
     from .models import load_tokenizer, save_checkpoint
     from .reward import load_reward_model
     cfg, out, start, acc = preset.ppo, Path(out), time.time(), Accelerator()
-    cfg = replace(cfg, **{k: v for k, v in (("kl_coef", kl_coef), ("ptx_coef", ptx_coef)) if v is not None})
+    overrides = {"kl_coef": kl_coef, "ptx_coef": ptx_coef, "iterations": iterations}
+    cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     _prepare_inputs(preset, out, acc, log, progress)
-    ppo_dir = out / "ppo"
+    ppo_dir = out / name
     ckpt, metrics = ppo_dir / "checkpoints", ppo_dir / "metrics.jsonl"
     if latest(ckpt) is not None and not resume:
         raise FileExistsError(f"{ckpt} holds checkpoints of an earlier run (newest: {latest(ckpt).name}); "
@@ -239,9 +243,7 @@ def run_ppo(preset, out, kl_coef=None, ptx_coef=None, resume=False, log=print, p
     ref = AutoModelForCausalLM.from_pretrained(out / "sft" / cfg.policy)
     reward, value = load_reward_model(out / "rm"), load_reward_model(out / "rm")  # value from RM (§3.5)
     rows = load_prompts(out / "world" / "data" / "prompts.ppo.jsonl")
-    corpus = (out / "world" / "corpus.txt").read_text().split("\n")
-    tokens = [t for doc in tok(corpus, add_special_tokens=False)["input_ids"] for t in (*doc, tok.eos_token_id)]
-    trainer = PPOTrainer(policy, ref, reward, value, tok, rows, cfg, tokens, accelerator=acc)
+    trainer = PPOTrainer(policy, ref, reward, value, tok, rows, cfg, corpus_tokens(out, tok), accelerator=acc)
     done = trainer.resume(ckpt, metrics) if resume else None
     if acc.is_main_process:
         ppo_dir.mkdir(parents=True, exist_ok=True)
@@ -251,7 +253,7 @@ def run_ppo(preset, out, kl_coef=None, ptx_coef=None, resume=False, log=print, p
         log(f"ppo: policy SFT-{cfg.policy}, β = {cfg.kl_coef}, γ_ptx = {cfg.ptx_coef}, {cfg.iterations} iterations"
             + (f" on {acc.num_processes} processes" if acc.num_processes > 1 else "")
             + (f"; resumed at iteration {done}" if done is not None else ""))
-    last = trainer.train(metrics, ckpt, tensorboard_dir=ppo_dir / "tensorboard", progress=progress)
+    last = trainer.train(metrics, ckpt, callback, tensorboard_dir=ppo_dir / "tensorboard", progress=progress)
     policy = trainer.finish()
     if not acc.is_main_process:
         return None
@@ -260,11 +262,17 @@ def run_ppo(preset, out, kl_coef=None, ptx_coef=None, resume=False, log=print, p
     summary = {"test_gold": gold, "last": last, "seconds": round(time.time() - start, 1), "config": asdict(cfg),
                "base_test_gold": json.loads((out / "world.json").read_text())["base_gold_score"].get(cfg.policy)}
     write_json(ppo_dir / "summary.json", summary)
-    _curves_figure(metrics, out)
+    _curves_figure(metrics, out, name)
     log(f"ppo: held-out gold SFT {gold['sft']['mean']:+.3f} -> PPO {gold['ppo']['mean']:+.3f} "
         f"(difference {gold['difference']['mean']:+.3f}, 95 % CI {gold['difference']['ci95']}) "
         f"in {summary['seconds']:.0f} s")
     return summary
+
+
+def corpus_tokens(out, tokenizer):
+    """The world's pretraining corpus as one token stream, documents separated by <eos>."""
+    docs = (Path(out) / "world" / "corpus.txt").read_text(encoding="utf-8").split("\n")
+    return [t for doc in tokenizer(docs, add_special_tokens=False)["input_ids"] for t in (*doc, tokenizer.eos_token_id)]
 
 
 def _prepare_inputs(preset, out, acc, log, progress):
@@ -280,13 +288,12 @@ def _prepare_inputs(preset, out, acc, log, progress):
     run_rm(preset, out, log=log, progress=progress)
 
 
-def _curves_figure(metrics_path, out):
-    """figures/ppo_curves.png: RM score, gold, KL and entropy per iteration."""
+def _curves_figure(metrics_path, out, name):
+    """figures/<name>_curves.png: RM score vs gold, KL and entropy per iteration."""
     import matplotlib.pyplot as plt
-    from .plots import plot_metrics
+    from .plots import plot_ppo
     rows = [json.loads(line) for line in Path(metrics_path).read_text(encoding="utf-8").splitlines()]
-    ys = [k for k in ("score", "gold", "kl", "entropy") if any(r.get(k) is not None for r in rows)]
-    fig = plot_metrics(rows, "iteration", ys, title="PPO")
+    fig = plot_ppo(rows)
     (out / "figures").mkdir(exist_ok=True)
-    fig.savefig(out / "figures" / "ppo_curves.png", dpi=120)
+    fig.savefig(out / "figures" / f"{name}_curves.png", dpi=120)
     plt.close(fig)
