@@ -5,6 +5,8 @@
     python -m igpt_lib sft --preset cpu --out runs/cpu           # sft/summary.json, metrics.jsonl
     python -m igpt_lib rm --preset cpu --out runs/cpu            # rm/metrics.json
     python -m igpt_lib ppo --preset cpu --out runs/cpu           # ppo/summary.json, metrics.jsonl
+    python -m igpt_lib ppo --preset cpu --out runs/cpu --kl-coef B --name ppo_betaB   # B = 0, 0.02, 0.1
+    python -m igpt_lib ppo --preset cpu --out runs/cpu --ptx-coef 1.0 --name ppo_ptx
     python docs/update_numbers.py                                 # this script
 """
 import json
@@ -67,13 +69,35 @@ def ppo_lines(summary, metrics, world):
             f"RM score {mean(first, 'score'):+.3f} / {mean(last, 'score'):+.3f}, KL {mean(first, 'kl'):.3f} / "
             f"{mean(last, 'kl'):.3f} nats, gold of the sampled responses {mean(first, 'gold'):+.3f} / "
             f"{mean(last, 'gold'):+.3f}. Held-out gold (greedy, the {world['eval_prompts']} prompts above): "
-            + _held_out(summary["test_gold"]))
+            + _held_out(summary["test_gold"]) + " Sampled at T = 1 (4 per prompt, the distribution PPO optimises): "
+            + _held_out(summary["test_gold_sampled"]))
 
 
 def _held_out(gold):
     d = gold["difference"]
     return (f"SFT {gold['sft']['mean']:+.3f} → PPO {gold['ppo']['mean']:+.3f}, difference {d['mean']:+.3f} "
             f"(paired bootstrap 95 % CI [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]).")
+
+
+def _diff(gold):
+    d = gold["difference"]
+    return f"{d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
+
+
+def sweep_table(runs):
+    """One row per PPO variant (folder name → (summary, metrics rows)): KL, proxy and gold."""
+    rows = ["| run | β | γ_ptx | KL, last 30 it. | RM score, first → last 30 | sampled gold: first 30 → best 30 (at it.) → last 30 "
+            "| held-out gold, PPO − SFT [95 % CI]: greedy | sampled, T = 1 |", "|---|---|---|---|---|---|---|---|"]
+    for name, (summary, m) in runs.items():
+        c, n = summary["config"], 30
+        mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)  # noqa: E731
+        windows = [mean(m[i:i + n], "gold") for i in range(0, len(m) - n + 1, 10)]
+        best = max(range(len(windows)), key=windows.__getitem__)
+        rows.append(f"| `{name}` | {c['kl_coef']} | {c['ptx_coef']} | {mean(m[-n:], 'kl'):.2f} | "
+                    f"{mean(m[:n], 'score'):+.2f} → {mean(m[-n:], 'score'):+.2f} | {mean(m[:n], 'gold'):+.3f} → "
+                    f"{windows[best]:+.3f} ({best * 10}–{best * 10 + n}) → {mean(m[-n:], 'gold'):+.3f} | "
+                    f"{_diff(summary['test_gold'])} | {_diff(summary['test_gold_sampled'])} |")
+    return "\n".join(rows)
 
 
 def replace(path, marker, text):
@@ -102,6 +126,13 @@ def main():
     if (ppo / "summary.json").exists():
         metrics = [json.loads(line) for line in (ppo / "metrics.jsonl").read_text().splitlines()]
         replace(ROOT / "README.md", "ppo-numbers", ppo_lines(json.loads((ppo / "summary.json").read_text()), metrics, world))
+    runs = {}
+    for folder in sorted((ROOT / "runs" / "cpu").glob("ppo*")):
+        if (folder / "summary.json").exists():
+            runs[folder.name] = (json.loads((folder / "summary.json").read_text()),
+                                 [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()])
+    if len(runs) > 1:
+        replace(ROOT / "README.md", "ppo-sweep", sweep_table(runs))
     print("updated README.md and docs/world.md")
 
 

@@ -11,6 +11,7 @@ load_comparisons (ours, OpenAssistant, HH-RLHF, file or hub name → datasets.Da
 load_demonstrations_any (ours or Dolly-15k). Converters live in adapters.py.
 """
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -26,11 +27,18 @@ class DataError(ValueError):
     """A row of an input file breaks the schema; the message names file, line and field."""
 
 
-def read_jsonl(path):
-    """Rows of a JSONL file; blank lines are skipped, anything else must be a JSON object."""
+MAX_LINE_BYTES = 1_000_000  # a longer line is an error (never silently dropped or truncated)
+
+
+def read_numbered(path, max_line_bytes=MAX_LINE_BYTES):
+    """(line number, row) of each non-blank line of a JSONL file; every line must be a UTF-8
+    JSON object of at most `max_line_bytes` bytes, with no NaN or infinity in it."""
     rows = []
     with open(path, "rb") as f:
         for n, raw in enumerate(f, start=1):
+            if len(raw) > max_line_bytes:
+                raise DataError(f"{path}:{n}: line of {len(raw):,} bytes is over the limit of "
+                                f"{max_line_bytes:,} (igpt_lib.data.MAX_LINE_BYTES)")
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
@@ -43,31 +51,76 @@ def read_jsonl(path):
                 raise DataError(f"{path}:{n}: invalid JSON ({e.msg})") from None
             if not isinstance(row, dict):
                 raise DataError(f"{path}:{n}: expected a JSON object, got {type(row).__name__}")
-            rows.append(row)
+            bad = _non_finite(row)
+            if bad:
+                raise DataError(f"{path}:{n}: field {bad!r} is NaN or infinite")
+            rows.append((n, row))
     return rows
 
 
-def validate(rows, schema, path="<rows>"):
+def read_jsonl(path, max_line_bytes=MAX_LINE_BYTES):
+    """Rows of a JSONL file (checked as `read_numbered` checks them); blank lines are skipped."""
+    return [row for _, row in read_numbered(path, max_line_bytes)]
+
+
+def _non_finite(value, where=""):
+    """The path (e.g. 'likert[2]') of the first NaN/inf number in a parsed JSON value, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "<row>"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _non_finite(item, f"{where}[{key}]" if isinstance(key, int) else (f"{where}.{key}" if where else key))
+        if found:
+            return found
+    return None
+
+
+def validate(rows, schema, path="<rows>", lines=None):
+    """Check rows against a schema; errors name `path`, the row's line (from `lines`, else its
+    1-based position) and the field."""
     fields = SCHEMAS[schema]
-    for n, row in enumerate(rows, start=1):
+    for i, row in enumerate(rows):
+        where = f"{path}:{lines[i] if lines else i + 1}"
         for name, kind in fields.items():
             if name not in row:
-                raise DataError(f"{path}:{n}: field {name!r} is missing ({schema} schema)")
+                raise DataError(f"{where}: field {name!r} is missing ({schema} schema)")
             if not isinstance(row[name], kind):
-                raise DataError(f"{path}:{n}: field {name!r} should be {kind.__name__}, "
+                raise DataError(f"{where}: field {name!r} should be {kind.__name__}, "
                                 f"got {type(row[name]).__name__}")
+        for name in ("prompt", "response", "user_id"):
+            if name in fields and not row[name].strip():
+                raise DataError(f"{where}: field {name!r} is empty")
         if schema == "comparisons":
-            if len(row["responses"]) < 2:
-                raise DataError(f"{path}:{n}: field 'responses' needs at least 2 responses")
-            if len(row["ranks"]) != len(row["responses"]):
-                raise DataError(f"{path}:{n}: field 'ranks' has {len(row['ranks'])} entries "
-                                f"for {len(row['responses'])} responses")
+            _check_comparison(row, where)
     return rows
+
+
+def _check_comparison(row, where):
+    responses, ranks, k = row["responses"], row["ranks"], len(row["responses"])
+    if k < 2:
+        raise DataError(f"{where}: field 'responses' needs at least 2 responses, got {k}")
+    for j, y in enumerate(responses):  # may be "" (a policy that answered <eos> at once gets ranked too)
+        if not isinstance(y, str):
+            raise DataError(f"{where}: field 'responses[{j}]' should be str, got {type(y).__name__}")
+    if len(ranks) != k:
+        raise DataError(f"{where}: field 'ranks' has {len(ranks)} entries for {k} responses")
+    if not all(isinstance(r, int) and not isinstance(r, bool) for r in ranks):
+        raise DataError(f"{where}: field 'ranks' should hold integers (0 = best), got {ranks}")
+    if sorted(set(ranks)) != list(range(max(ranks) + 1)) or min(ranks) != 0:
+        raise DataError(f"{where}: field 'ranks' {ranks} is not a ranking with ties "
+                        "(0 = best, equal = tie, no gaps: e.g. [0, 1, 1, 2])")
+    for name in ("likert", "flags"):
+        if name in row and (not isinstance(row[name], list) or len(row[name]) != k):
+            raise DataError(f"{where}: field {name!r} should be a list with one entry per response ({k})")
+    if "likert" in row and not all(isinstance(x, int) and not isinstance(x, bool) and 1 <= x <= 7
+                                   for x in row["likert"]):
+        raise DataError(f"{where}: field 'likert' should hold integers 1-7, got {row['likert']}")
 
 
 def _loader(schema):
     def load(path):
-        return validate(read_jsonl(path), schema, path)
+        numbered = read_numbered(path)
+        return validate([row for _, row in numbered], schema, path, [n for n, _ in numbered])
     load.__name__ = f"load_{schema}"
     load.__doc__ = f"Rows of a {schema} JSONL file, checked against the {schema} schema."
     return load
@@ -116,13 +169,14 @@ def response_separator(prompt):
 
 
 def _rows_of(source):
-    """Rows of a local JSONL file, or of a hub dataset's train split."""
+    """(rows, line numbers) of a local JSONL file, or (rows, None) of a hub dataset's train split."""
     if Path(source).exists():
-        return read_jsonl(source)
+        numbered = read_numbered(source)
+        return [row for _, row in numbered], [n for n, _ in numbered]
     if Path(source).suffix in (".jsonl", ".json"):  # a path, mistyped: do not ask the hub
         raise DataError(f"{source}: no such file")
     import datasets  # only for hub names: no network is touched for local files
-    return list(datasets.load_dataset(source, split="train"))
+    return list(datasets.load_dataset(source, split="train")), None
 
 
 def load_comparisons(source):
@@ -133,17 +187,19 @@ def load_comparisons(source):
     a hub name. Bad rows raise DataError naming the file, line and field."""
     from datasets import Dataset
     from .adapters import to_comparisons
-    rows = validate(to_comparisons(_rows_of(source), str(source)), "comparisons", source)
+    rows, lines = _rows_of(source)
+    converted = to_comparisons(rows, str(source))
+    rows = validate(converted, "comparisons", source, lines if converted is rows else None)
     return Dataset.from_list(rows)
 
 
 def load_demonstrations_any(source):
     """Demonstrations from our JSONL, a Dolly-schema JSONL, or a hub dataset name (train split)."""
-    rows = _rows_of(source)
+    rows, lines = _rows_of(source)
     if rows and "instruction" in rows[0]:
         from .adapters import from_dolly
         return from_dolly(rows, source)
-    return validate(rows, "demonstrations", source)
+    return validate(rows, "demonstrations", source, lines)
 
 
 def append_jsonl(path, row):

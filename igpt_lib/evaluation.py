@@ -13,18 +13,24 @@ from .generation import generate
 from .world.gold import gold_score
 
 
-def heldout_gold(out, policies, tokenizer, n_prompts, max_new_tokens, paired=("ppo", "sft")):
-    """Greedy responses of each policy to the first `n_prompts` held-out test prompts of the
-    world in OUT, judged by the gold labeler: the mean per policy with a bootstrap 95 % CI, and
-    the paired difference `paired[0] − paired[1]` (same prompts) with its CI."""
+def heldout_gold(out, policies, tokenizer, n_prompts, max_new_tokens, paired=("ppo", "sft"),
+                 temperature=0.0, samples=1, seed=0):
+    """Responses of each policy to the first `n_prompts` held-out test prompts of the world in
+    OUT — greedy (temperature 0), or `samples` per prompt at `temperature` — judged by the gold
+    labeler: the mean per policy with a bootstrap 95 % CI (over prompts, each prompt's samples
+    averaged), and the paired difference `paired[0] − paired[1]` (same prompts) with its CI."""
     test = load_prompts(Path(out) / "world" / "data" / "prompts.test.jsonl")[:n_prompts]
+    repeated = [r for r in test for _ in range(samples)]                     # prompt i → rows i·s .. i·s + s − 1
     scores = {}
     for name, model in policies.items():
-        ys = generate(model.eval(), tokenizer, [r["prompt"] for r in test], max_new_tokens)
-        scores[name] = np.array([gold_score(r, y) for r, y in zip(test, ys)])
+        torch.manual_seed(seed)
+        ys = generate(model.eval(), tokenizer, [r["prompt"] for r in repeated], max_new_tokens, temperature)
+        per_sample = np.array([gold_score(r, y) for r, y in zip(repeated, ys)])
+        scores[name] = per_sample.reshape(len(test), samples).mean(1)       # (prompts,)
     diff = scores[paired[0]] - scores[paired[1]]
     return {**{k: {"mean": float(v.mean()), "ci95": bootstrap_ci(v)} for k, v in scores.items()},
-            "difference": {"mean": float(diff.mean()), "ci95": bootstrap_ci(diff)}, "prompts": len(test)}
+            "difference": {"mean": float(diff.mean()), "ci95": bootstrap_ci(diff)}, "prompts": len(test),
+            "temperature": temperature, "samples": samples}
 
 
 def bootstrap_ci(values, n=2000, seed=0):

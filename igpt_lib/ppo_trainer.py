@@ -226,7 +226,6 @@ def run_ppo(preset, out, kl_coef=None, ptx_coef=None, iterations=None, resume=Fa
     from accelerate import Accelerator
     from transformers import AutoModelForCausalLM
     from .data import load_prompts, write_json
-    from .evaluation import heldout_gold
     from .models import load_tokenizer, save_checkpoint
     from .reward import load_reward_model
     cfg, out, start, acc = preset.ppo, Path(out), time.time(), Accelerator()
@@ -258,15 +257,27 @@ def run_ppo(preset, out, kl_coef=None, ptx_coef=None, iterations=None, resume=Fa
     if not acc.is_main_process:
         return None
     save_checkpoint(policy, tok, ppo_dir)
-    gold = heldout_gold(out, {"sft": ref, "ppo": policy}, tok, preset.world.eval_prompts, cfg.max_new_tokens)
-    summary = {"test_gold": gold, "last": last, "seconds": round(time.time() - start, 1), "config": asdict(cfg),
+    summary = {**evaluate_ppo(preset, out, ref, policy, tok, cfg), "last": last,
+               "seconds": round(time.time() - start, 1), "config": asdict(cfg),
                "base_test_gold": json.loads((out / "world.json").read_text())["base_gold_score"].get(cfg.policy)}
     write_json(ppo_dir / "summary.json", summary)
     _curves_figure(metrics, out, name)
-    log(f"ppo: held-out gold SFT {gold['sft']['mean']:+.3f} -> PPO {gold['ppo']['mean']:+.3f} "
-        f"(difference {gold['difference']['mean']:+.3f}, 95 % CI {gold['difference']['ci95']}) "
-        f"in {summary['seconds']:.0f} s")
+    for key, how in (("test_gold", "greedy"), ("test_gold_sampled", "sampled at T = 1")):
+        g = summary[key]
+        log(f"ppo: held-out gold ({how}) SFT {g['sft']['mean']:+.3f} -> PPO {g['ppo']['mean']:+.3f} "
+            f"(difference {g['difference']['mean']:+.3f}, 95 % CI {g['difference']['ci95']})")
+    log(f"ppo: {summary['seconds']:.0f} s")
     return summary
+
+
+def evaluate_ppo(preset, out, sft, ppo, tokenizer, cfg, samples=4):
+    """Held-out gold of SFT vs PPO on the same test prompts: greedy (`test_gold`, as every stage
+    of the world is scored) and `samples` responses per prompt at T = 1 (`test_gold_sampled`:
+    the distribution PPO optimises; sharpening it need not change the greedy answer)."""
+    from .evaluation import heldout_gold
+    args = (out, {"sft": sft, "ppo": ppo}, tokenizer, preset.world.eval_prompts, cfg.max_new_tokens)
+    return {"test_gold": heldout_gold(*args),
+            "test_gold_sampled": heldout_gold(*args, temperature=1.0, samples=samples, seed=cfg.seed)}
 
 
 def corpus_tokens(out, tokenizer):

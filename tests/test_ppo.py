@@ -89,6 +89,8 @@ def test_ppo_stage_on_the_smoke_world(smoke_rm, tmp_path):
     summary = json.loads((run / "ppo" / "summary.json").read_text())
     gold = summary["test_gold"]
     assert summary["config"]["ptx_coef"] == 0.5 and {"sft", "ppo", "difference"} <= set(gold)
+    sampled = summary["test_gold_sampled"]
+    assert sampled["samples"] == 4 and sampled["temperature"] == 1.0 and {"sft", "ppo", "difference"} <= set(sampled)
     lo, hi = gold["difference"]["ci95"]
     assert lo <= gold["ppo"]["mean"] - gold["sft"]["mean"] <= hi
     assert len((run / "ppo" / "metrics.jsonl").read_text().splitlines()) == 3
