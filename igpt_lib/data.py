@@ -210,3 +210,25 @@ def append_jsonl(path, row):
         f.write(json.dumps(row, ensure_ascii=False) + "\n")
         f.flush()
         os.fsync(f.fileno())
+
+
+def recover_torn_tail(path):
+    """If the last line of a JSONL file was cut off mid-write (a power cut during an append: no
+    final newline, not parseable), move it to `<path>.torn` and rewrite the file atomically with
+    the good lines; returns the torn text, or None when the file is whole. A bad line anywhere
+    else is not a torn write: reading the file raises DataError as usual."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    raw = path.read_bytes()
+    if not raw or raw.endswith(b"\n"):
+        return None
+    head, _, tail = raw.rpartition(b"\n")
+    try:
+        json.loads(tail.decode("utf-8"))
+        return None  # a whole row that only lacks its newline
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        pass
+    Path(f"{path}.torn").write_bytes(tail)
+    _atomic_write(path, (head + b"\n").decode("utf-8") if head else "")
+    return tail.decode("utf-8", errors="replace")

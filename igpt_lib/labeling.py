@@ -11,7 +11,7 @@ from pathlib import Path
 
 import ipywidgets as W
 
-from .data import append_jsonl, read_jsonl
+from .data import append_jsonl, read_jsonl, recover_torn_tail
 
 FLAGS = ("fails_constraint", "hallucination", "toxic")
 KEEP = ("prompt_id", "prompt", "user_id", "task", "kind", "meta", "policies")
@@ -22,10 +22,17 @@ class LabelingSession:
 
     def __init__(self, items, path, labeler_id="student"):
         self.items, self.path, self.labeler_id = list(items), Path(path), labeler_id
+        torn = recover_torn_tail(self.path)  # a power cut mid-append: keep the good labels
         done = {r.get("prompt_id") for r in read_jsonl(self.path)} if self.path.exists() else set()
         self.index = next((i for i, it in enumerate(self.items) if it["prompt_id"] not in done),
                           len(self.items))
         self.status = W.HTML()
+        if torn is not None:
+            import warnings
+            message = (f"{self.path}: the last line was cut off mid-write ({len(torn)} characters, kept in "
+                       f"{self.path.name}.torn); the {len(done)} complete labels are kept")
+            warnings.warn(message, stacklevel=2)
+            self.status.value = html.escape(message)
         self.body = W.VBox()
         submit, skip = W.Button(description="Submit", button_style="success"), W.Button(description="Skip")
         submit.on_click(self.submit)

@@ -46,3 +46,28 @@ def test_a_killed_kernel_loses_nothing_and_the_session_resumes(tmp_path):
     again.submit()
     again.skip()
     assert [r["prompt_id"] for r in D.read_jsonl(path)] == ["p0", "p1"]
+
+
+def test_a_torn_last_line_is_reported_and_the_good_labels_kept(tmp_path):
+    import pytest
+    path = tmp_path / "mine.jsonl"
+    s = LabelingSession(ITEMS, path)
+    s.submit()
+    with open(path, "a", encoding="utf-8") as f:
+        f.write('{"prompt_id": "p1", "prompt": "Q : add 1 an')   # the power went out here
+    with pytest.warns(UserWarning, match="cut off mid-write"):
+        again = LabelingSession(ITEMS, path)
+    assert again.index == 1 and "cut off" in again.status.value
+    assert [r["prompt_id"] for r in D.load_comparison_rows(path)] == ["p0"]
+    assert (tmp_path / "mine.jsonl.torn").read_text().startswith('{"prompt_id": "p1"')
+    again.submit()  # appends on a clean line
+    assert [r["prompt_id"] for r in D.load_comparison_rows(path)] == ["p0", "p1"]
+
+
+def test_a_bad_line_in_the_middle_is_an_error_not_a_torn_write(tmp_path):
+    import pytest
+    path = tmp_path / "mine.jsonl"
+    path.write_text('{"broken": \n' + '{"prompt_id": "p0"}\n', encoding="utf-8")
+    assert D.recover_torn_tail(path) is None
+    with pytest.raises(D.DataError, match=r"mine\.jsonl:1: invalid JSON"):
+        LabelingSession(ITEMS, path)
