@@ -83,3 +83,20 @@ def test_rm_stage_on_the_smoke_world(smoke_world, tmp_path):
     weights = (run / "rm" / "model.safetensors").read_bytes()
     assert main(["rm", "--preset", "smoke", "--out", str(run)]) == 0  # same seed, same RM
     assert (run / "rm" / "model.safetensors").read_bytes() == weights
+
+
+def test_same_seed_same_reward_model(smoke_rm):
+    """Determinism on CPU: the same comparisons, config and seed give bitwise the same weights."""
+    from igpt_lib.reward import train_reward_model
+    from igpt_lib.utils import set_seed
+    rows = D.load_comparison_rows(smoke_rm / "rm" / "comparisons.train.jsonl")[:32]
+    tok = load_tokenizer(smoke_rm / "sft" / "s")
+    cfg = RewardConfig(epochs=1, batch_prompts=8)
+    states = []
+    for _ in range(2):
+        set_seed(cfg.seed)
+        model = load_reward_model(smoke_rm / "sft" / "s")
+        logs = train_reward_model(model, tok, rows, cfg, progress=False)
+        states.append((model.state_dict(), [x["loss"] for x in logs]))
+    (a, loss_a), (b, loss_b) = states
+    assert loss_a == loss_b and all(torch.equal(a[k], b[k]) for k in a)
