@@ -5,7 +5,7 @@ A checkpoint is a folder `step-NNNNNN/` holding the weights of each trained mode
 JSON file of plain values (step, numpy generator state, adaptive β, ...). It is written into a
 temporary folder and renamed into place, so a kill during the write leaves the previous
 checkpoint intact; only the last `keep` are kept. Weights are loaded with safetensors and the
-optimizer file with `torch.load(weights_only=True)`: nothing here unpickles code.
+optimizer file with `torch.load(weights_only=True)`: no code is loaded from a checkpoint.
 """
 import json
 import os
