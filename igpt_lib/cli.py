@@ -41,6 +41,7 @@ def parser():
     ppo.add_argument("--kl-coef", type=float, help="β, the per-token KL coefficient")
     ppo.add_argument("--ptx-coef", type=float, help="γ_ptx, the pretraining-loss coefficient (0 = PPO)")
     ppo.add_argument("--iterations", type=int, help="PPO iterations (default: the preset's)")
+    ppo.add_argument("--lr", type=float, help="policy learning rate (default: the preset's)")
     ppo.add_argument("--name", default="ppo", help="output folder under --out (default: ppo); "
                      "e.g. ppo_beta0 for a variant kept beside the main run")
     ppo.add_argument("--resume", action="store_true",

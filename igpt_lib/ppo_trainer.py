@@ -215,8 +215,8 @@ def train_ppo(policy, ref_policy, reward_model, value_model, tokenizer, rows, cf
     return stats
 
 
-def run_ppo(preset, out, kl_coef=None, ptx_coef=None, iterations=None, resume=False, name="ppo", log=print,
-            progress=True, callback=None):
+def run_ppo(preset, out, kl_coef=None, ptx_coef=None, iterations=None, lr=None, resume=False, name="ppo",
+            log=print, progress=True, callback=None):
     """`python -m igpt_lib ppo`: PPO (or PPO-ptx) of the SFT policy against OUT/rm/ → OUT/<name>/
     (default OUT/ppo/; other names keep variants such as a β sweep side by side). Checkpoints go
     to OUT/<name>/checkpoints/; `resume` continues from the newest one. `callback(stats)` is
@@ -229,7 +229,7 @@ def run_ppo(preset, out, kl_coef=None, ptx_coef=None, iterations=None, resume=Fa
     from .models import load_tokenizer, save_checkpoint
     from .reward import load_reward_model
     cfg, out, start, acc = preset.ppo, Path(out), time.time(), Accelerator()
-    overrides = {"kl_coef": kl_coef, "ptx_coef": ptx_coef, "iterations": iterations}
+    overrides = {"kl_coef": kl_coef, "ptx_coef": ptx_coef, "iterations": iterations, "lr": lr}
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     _prepare_inputs(preset, out, acc, log, progress)
     ppo_dir = out / name
@@ -249,7 +249,8 @@ def run_ppo(preset, out, kl_coef=None, ptx_coef=None, iterations=None, resume=Fa
         if done is None:
             metrics.write_text("")
     if acc.is_main_process:
-        log(f"ppo: policy SFT-{cfg.policy}, β = {cfg.kl_coef}, γ_ptx = {cfg.ptx_coef}, {cfg.iterations} iterations"
+        log(f"ppo: policy SFT-{cfg.policy}, β = {cfg.kl_coef}, γ_ptx = {cfg.ptx_coef}, lr {cfg.lr}, "
+            f"{cfg.iterations} iterations"
             + (f" on {acc.num_processes} processes" if acc.num_processes > 1 else "")
             + (f"; resumed at iteration {done}" if done is not None else ""))
     last = trainer.train(metrics, ckpt, callback, tensorboard_dir=ppo_dir / "tensorboard", progress=progress)
