@@ -6,7 +6,7 @@
     python -m igpt_lib rm --preset cpu --out runs/cpu            # rm/metrics.json
     python -m igpt_lib ppo --preset cpu --out runs/cpu           # ppo/summary.json, metrics.jsonl
     python -m igpt_lib ppo --preset cpu --out runs/cpu --kl-coef B --lr 3e-4 --name ppo_sweep_betaB  # B = 0, 0.02, 0.1
-    python -m igpt_lib ppo --preset cpu --out runs/cpu --ptx-coef 1.0 --name ppo_ptx
+    python -m igpt_lib ppo --preset cpu --out runs/cpu --ptx-coef 0.1 --name ppo_ptx
     python docs/update_numbers.py                                 # this script
 """
 import json
@@ -56,7 +56,8 @@ def rm_table(m):
     by_task = ", ".join(f"{t} {v:.2f}" for t, v in m["gold_strict"]["by_task"].items())
     lines += ["", f"Gold-order accuracy by task: {by_task}. Demonstrations' mean score "
                   f"{m['demo_mean_before']:+.3f} before the shift, {m['demo_mean_after']:+.1e} after; "
-                  f"{m['train_prompts']} training prompts, {m['seconds']:.0f} s on 2 cores."]
+                  f"{m['train_prompts']} ranked training sets ({m['config'].get('sets_per_prompt', 1)} per prompt), "
+                  f"{m['seconds']:.0f} s on 2 cores."]
     return "\n".join(lines)
 
 
