@@ -3,8 +3,9 @@
 Objective (InstructGPT eq. 2):
     E_(x,y)~π_RL [r_θ(x, y) − β log(π_RL(y|x) / π_SFT(y|x))] + γ E_x~D_pretrain [log π_RL(x)]
 One iteration = `rollout` (sample, score, per-token KL, GAE) then `ppo_update` (clipped policy
-and value losses, plus the pretraining NLL × γ for PPO-ptx). The value model starts as a copy
-of the RM (§3.5), reading the RM head at every token. Lesson: notebooks/04_ppo.ipynb.
+and value losses, plus the pretraining NLL × γ for PPO-ptx); the loop, checkpoints and
+diagnostics are in ppo_trainer.py. The value model starts as a copy of the RM (§3.5),
+reading the RM head at every token. Lesson: notebooks/04_ppo.ipynb.
 """
 from dataclasses import dataclass
 
@@ -114,9 +115,8 @@ def sample_responses(policy, tokenizer, prompts, cfg):
     enc = {k: enc[k].to(device) for k in ("input_ids", "attention_mask")}
     seqs = getattr(policy, "module", policy).generate(  # through a DDP wrapper, if any
         input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
-                           max_new_tokens=cfg.max_new_tokens, do_sample=True, temperature=1.0,
-                           top_k=0, top_p=1.0, pad_token_id=tokenizer.pad_token_id,
-                           eos_token_id=tokenizer.eos_token_id)
+        max_new_tokens=cfg.max_new_tokens, do_sample=True, temperature=1.0,
+        top_k=0, top_p=1.0, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
     q = enc["input_ids"].shape[1]
     response = seqs[:, q:]                                                # (B, T)
     is_eos = response == tokenizer.eos_token_id
