@@ -83,6 +83,9 @@ def train_reward_model(model, tokenizer, rows, cfg, progress=True, log_every=5):
                 group["lr"] = cfg.lr * lr_factor(step, total, cfg.warmup_steps, cfg.min_lr_ratio)
             rewards, ranks, mask = set_rewards(model, tokenizer, chunk, cfg.max_length)
             loss = ranking_loss(rewards, ranks, mask)
+            if not torch.isfinite(loss):  # stop before it reaches the weights
+                raise FloatingPointError(f"reward model step {step}: ranking loss is {loss.item()}; "
+                                         "stopped before the update (lower cfg.lr?)")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -100,3 +100,18 @@ def test_same_seed_same_reward_model(smoke_rm):
         states.append((model.state_dict(), [x["loss"] for x in logs]))
     (a, loss_a), (b, loss_b) = states
     assert loss_a == loss_b and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_nan_loss_stops_the_rm_before_the_update(smoke_world):
+    import pytest
+    from igpt_lib.reward import train_reward_model
+    out, _ = smoke_world
+    rows = D.load_comparison_rows(out / "world" / "data" / "comparisons.train.jsonl")[:8]
+    tok = load_tokenizer(out / "world" / "tokenizer")
+    model = load_reward_model(out / "world" / "models" / "xs")
+    model.score.weight.data.fill_(float("nan"))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(FloatingPointError, match="reward model step 0: ranking loss is nan"):
+        train_reward_model(model, tok, rows, RewardConfig(epochs=1, batch_prompts=4), progress=False)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) or before[k].isnan().any() for k in before)
