@@ -8,6 +8,7 @@ Here the scorer is the world's gold labeler; the RM stage can pass its reward mo
 Lesson: notebooks/01_sft.ipynb.
 """
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -46,6 +47,11 @@ class EpochSelector(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:
             self.train_loss = logs["loss"]
+            if not math.isfinite(self.train_loss):
+                kept = (f"the best epoch so far ({self.best[0]}) is saved in {self.folder}" if self.best
+                        else "nothing was saved")
+                raise FloatingPointError(f"sft {self.size}: training loss is {self.train_loss} at epoch "
+                                         f"{state.epoch:g} (step {state.global_step}); stopped; {kept}")
 
     def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
         epoch = int(round(state.epoch or 0))
@@ -92,6 +98,7 @@ def trl_args(cfg, output_dir, progress, size=None):
         warmup_steps=0, adam_beta1=cfg.adam_betas[0], adam_beta2=cfg.adam_betas[1],
         weight_decay=cfg.weight_decay, max_length=cfg.max_length, completion_only_loss=True,
         eval_strategy="epoch", logging_strategy="epoch", save_strategy="no", report_to="none",
+        logging_nan_inf_filter=False,  # HF's default hides a NaN loss behind the running mean
         bf16=on_gpu and torch.cuda.is_bf16_supported(),
         activation_checkpointing=cfg.gradient_checkpointing,
         seed=cfg.seed, data_seed=cfg.seed, disable_tqdm=not progress, use_cpu=not on_gpu)

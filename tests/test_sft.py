@@ -134,3 +134,16 @@ def test_cli_sft_on_the_world_writes_every_size(smoke_world, tmp_path):
 def test_learning_rate_per_size():
     cfg = SFTConfig(lr=1e-3, lr_by_size=(("xs", 1e-2),))
     assert cfg.lr_for("xs") == 1e-2 and cfg.lr_for("l") == 1e-3 and cfg.lr_for(None) == 1e-3
+
+
+def test_a_nan_training_loss_stops_sft_naming_the_saved_epoch(tmp_path):
+    import math
+    from types import SimpleNamespace
+
+    from igpt_lib.sft import EpochSelector
+    selector = EpochSelector(None, [], None, SFTConfig(), tmp_path / "xs", "xs", tmp_path / "m.jsonl")
+    selector.best = (3, 0.2)
+    state = SimpleNamespace(epoch=4.0, global_step=120)
+    selector.on_log(None, state, None, logs={"loss": 1.5})
+    with pytest.raises(FloatingPointError, match=r"sft xs: training loss is nan at epoch 4 \(step 120\).*epoch so far \(3\)"):
+        selector.on_log(None, state, None, logs={"loss": math.nan})
