@@ -189,7 +189,7 @@ def run_rm(preset, out, log=print, progress=True):
     tokenizer = load_tokenizer(out / "sft" / cfg.size)
     set_seed(cfg.seed)  # the new scalar head is random: seed it, or accuracy varies run to run (±0.04)
     model = load_reward_model(out / "sft" / cfg.size)
-    log(f"rm: training on {len(comps['train'])} prompts "
+    log(f"rm: training on {len(comps['train'])} ranked sets, {cfg.sets_per_prompt} per prompt "
         f"({sum(len(r['responses']) for r in comps['train'])} responses, one forward each)")
     logs = train_reward_model(model, tokenizer, comps["train"], cfg, progress)
     demos = load_demonstrations(out / "world" / "data" / "demonstrations.train.jsonl")
