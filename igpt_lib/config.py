@@ -118,7 +118,7 @@ class PPOConfig:
     ptx_run_coef: float = 0.1          # γ of PPO-ptx runs. App. C: 27.8 with 8× as many pretraining
                                        # examples as episodes; ours: one corpus window per episode, NLL a
                                        # per-token mean beside whitened advantages. Measured on cpu: γ = 1
-                                       # brings the corpus NLL from 12.8 (PPO) to 3.1 but drags the policy
+                                       # brings the corpus NLL from 13.0 (PPO) to 3.0 but drags the policy
                                        # 8-10 nats from SFT and costs sampled gold −0.07
     iterations: int = 300              # prototype: gains within 300–600 iterations
     batch_size: int = 64               # episodes per rollout (App. C: 512), scaled

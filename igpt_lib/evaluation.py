@@ -45,10 +45,8 @@ def bootstrap_ci(values, n=2000, seed=0):
 def corpus_nll(model, tokens, seq_len=64, windows=256, seed=0, batch_size=64):
     """Mean next-token NLL (nats) on `windows` fixed random windows of a token stream: the
     pretraining loss, whose rise after RLHF is one face of the alignment tax (§4.2)."""
-    rng = np.random.default_rng(seed)
-    data = torch.as_tensor(tokens, dtype=torch.long)
-    starts = rng.integers(0, len(data) - seq_len, size=windows)
-    batch = torch.stack([data[s:s + seq_len] for s in starts])             # (N, T)
+    from .ppo import corpus_batches
+    batch = next(corpus_batches(tokens, seq_len, windows, seed))            # (N, T), the same windows per seed
     device = next(model.parameters()).device
     losses = [model(input_ids=b.to(device), labels=b.to(device)).loss.item() * len(b)
               for b in batch.split(batch_size)]

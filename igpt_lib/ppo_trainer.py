@@ -48,6 +48,7 @@ class PPOTrainer:
         self.beta = AdaptiveKLController(cfg.kl_coef, cfg.target_kl, cfg.kl_horizon)
         self.ema = EMA(self.unwrapped_policy, cfg.ema_decay) if cfg.ema_decay else None
         self.iteration, self.first_distinct, self.warned = 0, None, set()
+        self.checkpoint_dir = None  # set by train(); named in error messages
 
     @property
     def unwrapped_policy(self):
@@ -169,7 +170,7 @@ class PPOTrainer:
         return {**stats, **dict(zip(keys, means.tolist()))}
 
     def _last_good(self):
-        path = latest(self.checkpoint_dir) if getattr(self, "checkpoint_dir", None) else None
+        path = latest(self.checkpoint_dir) if self.checkpoint_dir else None
         return (f"the last good state is {path}; continue with --resume (a lower lr or a higher kl_coef "
                 "usually helps)") if path else "no checkpoint was written yet"
 
