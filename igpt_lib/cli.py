@@ -22,6 +22,11 @@ def _common(p):
     p.add_argument("--out", default=None, help="output folder (default: runs/<preset>)")
 
 
+def _resume(p, where):
+    p.add_argument("--resume", action="store_true",
+                   help=f"continue an interrupted run from the newest checkpoint in {where}")
+
+
 def parser():
     ap = argparse.ArgumentParser(prog="python -m igpt_lib", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -32,10 +37,13 @@ def parser():
     _common(world)
     sft = sub.add_parser("sft", help="step 1: supervised fine-tuning on demonstrations (trl.SFTTrainer)")
     _common(sft)
+    _resume(sft, "OUT/sft/checkpoints and progress.json")
     sft.add_argument("--model", help="a model folder or hub name (default: every world base model)")
     sft.add_argument("--dataset", help="demonstrations: our JSONL, a Dolly-schema JSONL, or a hub name "
                                        "(default: the world's)")
-    _common(sub.add_parser("rm", help="step 2: comparisons of SFT samples and one K-way reward model"))
+    rm = sub.add_parser("rm", help="step 2: comparisons of SFT samples and one K-way reward model")
+    _common(rm)
+    _resume(rm, "OUT/rm/checkpoints (and an interrupted SFT stage)")
     ppo = sub.add_parser("ppo", help="step 3: PPO with a per-token KL penalty, and PPO-ptx")
     _common(ppo)
     ppo.add_argument("--kl-coef", type=float, help="β, the per-token KL coefficient")
@@ -44,8 +52,7 @@ def parser():
     ppo.add_argument("--lr", type=float, help="policy learning rate (default: the preset's)")
     ppo.add_argument("--name", default="ppo", help="output folder under --out (default: ppo); "
                      "e.g. ppo_beta0 for a variant kept beside the main run")
-    ppo.add_argument("--resume", action="store_true",
-                     help="continue from the newest checkpoint in OUT/ppo/checkpoints (after a disconnect)")
+    _resume(ppo, "OUT/<name>/checkpoints")
     for name, (text, _) in STAGES.items():
         _common(sub.add_parser(name, help=text))
     _common(sub.add_parser("reproduce", help="world -> sft -> rm -> ppo -> eval, skipping done stages"))
@@ -71,8 +78,8 @@ def reproduce(preset, out):
     from .world.build import build_world
     start, out = time.time(), Path(out)
     stages = [("world", out / "world.json", lambda: build_world(preset, out)),
-              ("sft", out / "sft" / "summary.json", lambda: run_sft(preset, out)),
-              ("rm", out / "rm" / "metrics.json", lambda: run_rm(preset, out)),
+              ("sft", out / "sft" / "summary.json", lambda: run_sft(preset, out, resume=True)),
+              ("rm", out / "rm" / "metrics.json", lambda: run_rm(preset, out, resume=True)),
               ("ppo", out / "ppo" / "summary.json", lambda: run_ppo(preset, out, resume=True))]
     for name, done_marker, run in stages:
         if done_marker.exists():

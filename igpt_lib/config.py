@@ -102,6 +102,8 @@ class RewardConfig:
     weight_decay: float = 0.0
     max_length: int = 128              # world prompt + response ≤ 64 tokens
     eval_batch_size: int = 128
+    save_every: int = 50               # steps between checkpoints (resume after a disconnect)
+    keep_checkpoints: int = 2          # the last N are kept while training
     seed: int = 0
 
 
@@ -178,8 +180,8 @@ _GPU = replace(_CPU, scale=8, corpus_tokens=8_000_000, sizes=tuple(
 
 PRESETS = {
     "smoke": Preset("smoke", _SMOKE, "seconds: tests and notebook checks; numbers mean nothing",
-                    sft=SFTConfig(epochs=2, eval_prompts=16), rm=RewardConfig(k_range=(2, 4)),
-                    ppo=PPOConfig(iterations=3, batch_size=16, minibatch_size=8)),
+                    sft=SFTConfig(epochs=2, eval_prompts=16), rm=RewardConfig(k_range=(2, 4), save_every=10),
+                    ppo=PPOConfig(iterations=3, batch_size=16, minibatch_size=8, save_every=1)),
     "cpu": Preset("cpu", _CPU, "the offline default: a laptop CPU in minutes"),
     "colab-t4": Preset("colab-t4", _GPU, "one 16 GB GPU; hub models arrive with issue 7"),
     "a100": Preset("a100", replace(_GPU, scale=4), "one A100; hub models arrive with issue 7"),

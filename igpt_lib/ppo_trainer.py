@@ -232,7 +232,7 @@ def run_ppo(preset, out, kl_coef=None, ptx_coef=None, iterations=None, lr=None, 
     cfg, out, start, acc = preset.ppo, Path(out), time.time(), Accelerator()
     overrides = {"kl_coef": kl_coef, "ptx_coef": ptx_coef, "iterations": iterations, "lr": lr}
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
-    _prepare_inputs(preset, out, acc, log, progress)
+    _prepare_inputs(preset, out, acc, log, progress, resume)
     ppo_dir = out / name
     ckpt, metrics = ppo_dir / "checkpoints", ppo_dir / "metrics.jsonl"
     if latest(ckpt) is not None and not resume:
@@ -288,7 +288,7 @@ def corpus_tokens(out, tokenizer):
     return [t for doc in tokenizer(docs, add_special_tokens=False)["input_ids"] for t in (*doc, tokenizer.eos_token_id)]
 
 
-def _prepare_inputs(preset, out, acc, log, progress):
+def _prepare_inputs(preset, out, acc, log, progress, resume):
     """World, SFT and RM must exist; a single process makes the missing ones."""
     from .reward import run_rm
     from .world.build import ensure_world
@@ -298,7 +298,7 @@ def _prepare_inputs(preset, out, acc, log, progress):
         raise FileNotFoundError(f"{out / 'rm'}: no reward model; run `python -m igpt_lib rm` in one process first")
     ensure_world(preset, out, log)
     log("ppo: no reward model in this folder: running steps 1-2 first")
-    run_rm(preset, out, log=log, progress=progress)
+    run_rm(preset, out, resume=resume, log=log, progress=progress)
 
 
 def _curves_figure(metrics_path, out, name):

@@ -8,6 +8,7 @@ After training, the output is shifted so that labeler demonstrations score 0 on 
 Lesson: notebooks/03_reward_model.ipynb.
 """
 import math
+import shutil
 
 import numpy as np
 import torch
@@ -15,6 +16,7 @@ from torch.nn.utils.rnn import pad_sequence
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification
 
+from .checkpoint import latest, load_state, save_state
 from .data import response_separator
 from .losses import ranking_loss
 from .world.gold import gold_score
@@ -66,35 +68,46 @@ def lr_factor(step, total, warmup, min_ratio):
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def train_reward_model(model, tokenizer, rows, cfg, progress=True, log_every=5):
-    """K-way training; returns per-step logs (loss, pair accuracy, forwards)."""
+def train_reward_model(model, tokenizer, rows, cfg, progress=True, log_every=5, checkpoint_dir=None,
+                       resume=False):
+    """K-way training; returns per-step logs (loss, pair accuracy, forwards). With
+    `checkpoint_dir`, the state (weights, optimizer, RNG, step, logs) is saved there every
+    `cfg.save_every` steps; `resume` continues from the newest checkpoint bit for bit."""
     torch.manual_seed(cfg.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(cfg.seed)
-    steps_per_epoch = math.ceil(len(rows) / cfg.batch_prompts)
-    total, logs, step = cfg.epochs * steps_per_epoch, [], 0
+    orders = [rng.permutation(len(rows)) for _ in range(cfg.epochs)]  # the data cursor is `step`
+    starts = [(e, s) for e in range(cfg.epochs) for s in range(0, len(rows), cfg.batch_prompts)]
+    logs, step = [], 0
+    found = latest(checkpoint_dir) if checkpoint_dir and resume else None
+    if found:
+        tensors, values = load_state(found, {"rm": model}, {"rm": opt})
+        torch.set_rng_state(tensors["torch_rng"])
+        step, logs = values["step"], values["logs"]
     model.train()
-    bar = tqdm(total=total, desc="reward model", disable=not progress, leave=False)
-    for _ in range(cfg.epochs):
-        order = rng.permutation(len(rows))
-        for start in range(0, len(rows), cfg.batch_prompts):
-            chunk = [rows[i] for i in order[start:start + cfg.batch_prompts]]
-            for group in opt.param_groups:
-                group["lr"] = cfg.lr * lr_factor(step, total, cfg.warmup_steps, cfg.min_lr_ratio)
-            rewards, ranks, mask = set_rewards(model, tokenizer, chunk, cfg.max_length)
-            loss = ranking_loss(rewards, ranks, mask)
-            if not torch.isfinite(loss):  # stop before it reaches the weights
-                raise FloatingPointError(f"reward model step {step}: ranking loss is {loss.item()}; "
-                                         "stopped before the update (lower cfg.lr?)")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            logs.append({"step": step, "loss": loss.item(), "forwards": int(mask.sum()),
-                         "accuracy": pair_accuracy(rewards.detach(), ranks, mask)})
-            step += 1
-            bar.update()
-            if step % log_every == 0:
-                bar.set_postfix(loss=f"{np.mean([x['loss'] for x in logs[-log_every:]]):.3f}")
+    bar = tqdm(total=len(starts), initial=step, desc="reward model", disable=not progress, leave=False)
+    while step < len(starts):
+        epoch, start = starts[step]
+        chunk = [rows[i] for i in orders[epoch][start:start + cfg.batch_prompts]]
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * lr_factor(step, len(starts), cfg.warmup_steps, cfg.min_lr_ratio)
+        rewards, ranks, mask = set_rewards(model, tokenizer, chunk, cfg.max_length)
+        loss = ranking_loss(rewards, ranks, mask)
+        if not torch.isfinite(loss):  # stop before it reaches the weights
+            raise FloatingPointError(f"reward model step {step}: ranking loss is {loss.item()}; "
+                                     "stopped before the update (lower cfg.lr?)")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        logs.append({"step": step, "loss": loss.item(), "forwards": int(mask.sum()),
+                     "accuracy": pair_accuracy(rewards.detach(), ranks, mask)})
+        step += 1
+        bar.update()
+        if step % log_every == 0:
+            bar.set_postfix(loss=f"{np.mean([x['loss'] for x in logs[-log_every:]]):.3f}")
+        if checkpoint_dir and (step % cfg.save_every == 0 or step == len(starts)):
+            save_state(checkpoint_dir, step, {"rm": model}, {"rm": opt},
+                       {"torch_rng": torch.get_rng_state()}, {"logs": logs}, keep=cfg.keep_checkpoints)
     bar.close()
     model.eval()
     return logs
@@ -169,8 +182,10 @@ def normalise(model, tokenizer, demos, cfg):
     return before, after
 
 
-def run_rm(preset, out, log=print, progress=True):
-    """`python -m igpt_lib rm`: comparisons of SFT samples → one K-way RM in OUT/rm/."""
+def run_rm(preset, out, resume=False, log=print, progress=True):
+    """`python -m igpt_lib rm`: comparisons of SFT samples → one K-way RM in OUT/rm/. Training
+    state is checkpointed in OUT/rm/checkpoints/ (removed when the stage is done); `resume`
+    continues from there (and resumes an interrupted SFT stage first)."""
     import time
     from dataclasses import asdict
     from pathlib import Path
@@ -182,16 +197,22 @@ def run_rm(preset, out, log=print, progress=True):
     from .world.build import ensure_world
     cfg, out, start = preset.rm, Path(out), time.time()
     ensure_world(preset, out, log)
+    ckpt = out / "rm" / "checkpoints"
+    if latest(ckpt) is not None and not resume:
+        raise FileExistsError(f"{ckpt} holds checkpoints of an interrupted run (newest: {latest(ckpt).name}); "
+                              "pass --resume to continue it, or remove the folder to start again")
     if not (out / "sft" / "summary.json").exists():
         log("rm: no SFT models in this folder: running step 1 first")
-        run_sft(preset, out, log=log, progress=progress)
+        run_sft(preset, out, resume=resume, log=log, progress=progress)
     comps = ensure_comparisons(preset, out, log, progress)
     tokenizer = load_tokenizer(out / "sft" / cfg.size)
     set_seed(cfg.seed)  # the new scalar head is random: seed it, or accuracy varies run to run (±0.04)
     model = load_reward_model(out / "sft" / cfg.size)
     log(f"rm: training on {len(comps['train'])} ranked sets, {cfg.sets_per_prompt} per prompt "
         f"({sum(len(r['responses']) for r in comps['train'])} responses, one forward each)")
-    logs = train_reward_model(model, tokenizer, comps["train"], cfg, progress)
+    if resume and latest(ckpt) is not None:
+        log(f"rm: resuming from {latest(ckpt).name}")
+    logs = train_reward_model(model, tokenizer, comps["train"], cfg, progress, checkpoint_dir=ckpt, resume=resume)
     demos = load_demonstrations(out / "world" / "data" / "demonstrations.train.jsonl")
     before, after = normalise(model, tokenizer, demos, cfg)
     val_scores = score_sets(model, tokenizer, comps["val"], cfg)
@@ -210,6 +231,7 @@ def run_rm(preset, out, log=print, progress=True):
     write_json(out / "rm" / "metrics.json", report)
     write_jsonl(out / "rm" / "train_log.jsonl", logs)
     _margin_figure(margins, out)
+    shutil.rmtree(ckpt, ignore_errors=True)  # the stage's outputs are complete
     log(f"rm: accuracy on validation comparisons: training labelers "
         f"{report['train_labelers']['accuracy']:.3f}, held-out labelers {report['heldout_labelers']['accuracy']:.3f}, "
         f"gold order {report['gold_strict']['accuracy']:.3f}; demo mean {before:+.3f} -> {after:+.4f}")

@@ -144,6 +144,8 @@ def test_a_nan_training_loss_stops_sft_naming_the_saved_epoch(tmp_path):
     selector = EpochSelector(None, [], None, SFTConfig(), tmp_path / "xs", "xs", tmp_path / "m.jsonl")
     selector.best = (3, 0.2)
     state = SimpleNamespace(epoch=4.0, global_step=120)
-    selector.on_log(None, state, None, logs={"loss": 1.5})
-    with pytest.raises(FloatingPointError, match=r"sft xs: training loss is nan at epoch 4 \(step 120\).*epoch so far \(3\)"):
-        selector.on_log(None, state, None, logs={"loss": math.nan})
+    args = SimpleNamespace(save_strategy="epoch", output_dir=str(tmp_path / "checkpoints" / "xs"))
+    selector.on_log(args, state, None, logs={"loss": 1.5})
+    with pytest.raises(FloatingPointError, match=r"sft xs: training loss is nan at epoch 4 \(step 120\).*epoch so far "
+                                                 r"\(3\).*state at each epoch end is in .*checkpoints/xs"):
+        selector.on_log(args, state, None, logs={"loss": math.nan})
