@@ -93,9 +93,14 @@ def train_reward_model(model, tokenizer, rows, cfg, progress=True, log_every=5, 
             group["lr"] = cfg.lr * lr_factor(step, len(starts), cfg.warmup_steps, cfg.min_lr_ratio)
         rewards, ranks, mask = set_rewards(model, tokenizer, chunk, cfg.max_length)
         loss = ranking_loss(rewards, ranks, mask)
-        if not torch.isfinite(loss):  # stop before it reaches the weights
+        if not torch.isfinite(loss):  # stop before it reaches the weights; keep the last good state
+            kept = ""
+            if checkpoint_dir:
+                path = save_state(checkpoint_dir, step, {"rm": model}, {"rm": opt}, {"torch_rng": torch.get_rng_state()},
+                                  {"logs": logs}, keep=cfg.keep_checkpoints)
+                kept = f"; the state before it is saved in {path} (--resume continues from it)"
             raise FloatingPointError(f"reward model step {step}: ranking loss is {loss.item()}; "
-                                     "stopped before the update (lower cfg.lr?)")
+                                     f"stopped before the update (lower cfg.lr?){kept}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -115,3 +115,28 @@ def test_a_nan_loss_stops_the_rm_before_the_update(smoke_world):
         train_reward_model(model, tok, rows, RewardConfig(epochs=1, batch_prompts=4), progress=False)
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) or before[k].isnan().any() for k in before)
+
+
+def test_a_nan_loss_later_on_keeps_the_last_good_state(smoke_world, tmp_path, monkeypatch):
+    import pytest
+    from igpt_lib import reward
+    from igpt_lib.checkpoint import load_state
+    from igpt_lib.losses import ranking_loss
+    out, _ = smoke_world
+    rows = D.load_comparison_rows(out / "world" / "data" / "comparisons.train.jsonl")[:12]
+    tok = load_tokenizer(out / "world" / "tokenizer")
+    model = load_reward_model(out / "world" / "models" / "xs")
+    calls = []
+
+    def loss_nan_at_step_2(*args):
+        calls.append(1)
+        loss = ranking_loss(*args)
+        return loss * float("nan") if len(calls) == 3 else loss
+    monkeypatch.setattr(reward, "ranking_loss", loss_nan_at_step_2)
+    with pytest.raises(FloatingPointError, match=r"step 2: ranking loss is nan.*saved in .*step-000002.*--resume"):
+        reward.train_reward_model(model, tok, rows, RewardConfig(epochs=1, batch_prompts=4), progress=False,
+                                  checkpoint_dir=tmp_path / "ckpt")
+    saved = load_reward_model(out / "world" / "models" / "xs")
+    _, values = load_state(tmp_path / "ckpt" / "step-000002", {"rm": saved}, {})
+    assert values["step"] == 2 and len(values["logs"]) == 2
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), saved.state_dict().values()))
