@@ -7,10 +7,12 @@
     python -m igpt_lib ppo --preset cpu --out runs/cpu           # ppo/summary.json, metrics.jsonl
     python -m igpt_lib ppo --preset cpu --out runs/cpu --kl-coef B --lr 3e-4 --name ppo_sweep_betaB  # B = 0, 0.02, 0.1
     python -m igpt_lib ppo --preset cpu --out runs/cpu --ptx-coef 0.1 --name ppo_ptx
+    python -m igpt_lib eval --preset cpu --out runs/cpu          # report.json, figures/figure1.png
     python docs/update_numbers.py                                 # this script
 """
 import json
 import re
+import shutil
 from pathlib import Path
 
 from igpt_lib.world.build import summary_table
@@ -134,6 +136,12 @@ def main():
                                  [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()])
     if len(runs) > 1:
         replace(ROOT / "README.md", "ppo-sweep", sweep_table(runs))
+    report = ROOT / "runs" / "cpu" / "report.json"
+    if report.exists():
+        from igpt_lib.report import markdown
+        replace(ROOT / "README.md", "results", markdown(json.loads(report.read_text())))
+        (ROOT / "docs" / "figures").mkdir(exist_ok=True)
+        shutil.copy2(ROOT / "runs" / "cpu" / "figures" / "figure1.png", ROOT / "docs" / "figures" / "figure1.png")
     print("updated README.md and docs/world.md")
 
 

@@ -10,10 +10,8 @@ import time
 from .config import PRESETS, get_preset
 from .utils import quiet_transformers
 
-RUNNERS = {"sft": ("sft", "run_sft"), "rm": ("reward", "run_rm"), "ppo": ("ppo_trainer", "run_ppo")}
-STAGES = {  # stage not in this version yet: (what it does, the issue that brings it)
-    "eval": ("evaluation: win rates, truthfulness, toxicity, alignment tax", 6),
-}
+RUNNERS = {"sft": ("sft", "run_sft"), "rm": ("reward", "run_rm"), "ppo": ("ppo_trainer", "run_ppo"),
+           "eval": ("report", "run_eval")}
 
 
 def _common(p):
@@ -53,9 +51,9 @@ def parser():
     ppo.add_argument("--name", default="ppo", help="output folder under --out (default: ppo); "
                      "e.g. ppo_beta0 for a variant kept beside the main run")
     _resume(ppo, "OUT/<name>/checkpoints")
-    for name, (text, _) in STAGES.items():
-        _common(sub.add_parser(name, help=text))
-    _common(sub.add_parser("reproduce", help="world -> sft -> rm -> ppo -> eval, skipping done stages"))
+    _common(sub.add_parser("eval", help="step 4: every model of --out judged on held-out prompts -> "
+                                        "report.json (headline, Figure 1, claims) and figures/figure1.png"))
+    _common(sub.add_parser("reproduce", help="world -> sft -> rm -> ppo -> ppo_ptx -> eval, skipping done stages"))
     return ap
 
 
@@ -63,16 +61,11 @@ def _out(args):
     return args.out or f"runs/{args.preset}"
 
 
-def _not_yet(stage):
-    text, issue = STAGES[stage]
-    print(f"igpt_lib {stage}: {text} is not in this version yet (issue #{issue}).", file=sys.stderr)
-    return 2
-
-
 def reproduce(preset, out):
     """Every stage in order, skipping those whose outputs are already in `out`."""
     from pathlib import Path
     from .ppo_trainer import run_ppo
+    from .report import run_eval
     from .reward import run_rm
     from .sft import run_sft
     from .world.build import build_world
@@ -80,7 +73,10 @@ def reproduce(preset, out):
     stages = [("world", out / "world.json", lambda: build_world(preset, out)),
               ("sft", out / "sft" / "summary.json", lambda: run_sft(preset, out, resume=True)),
               ("rm", out / "rm" / "metrics.json", lambda: run_rm(preset, out, resume=True)),
-              ("ppo", out / "ppo" / "summary.json", lambda: run_ppo(preset, out, resume=True))]
+              ("ppo", out / "ppo" / "summary.json", lambda: run_ppo(preset, out, resume=True)),
+              ("ppo_ptx", out / "ppo_ptx" / "summary.json",
+               lambda: run_ppo(preset, out, ptx_coef=preset.ppo_ptx.ptx_coef, name="ppo_ptx", resume=True)),
+              ("eval", out / "report.json", lambda: run_eval(preset, out))]
     for name, done_marker, run in stages:
         if done_marker.exists():
             print(f"reproduce: {name} already in {out} ({done_marker.name}); skipped")
@@ -88,8 +84,7 @@ def reproduce(preset, out):
         t = time.time()
         run()
         print(f"reproduce: {name} done in {time.time() - t:.0f} s")
-    print(f"reproduce: {time.time() - start:.0f} s; stages not in this version yet: "
-          f"{', '.join(STAGES)} (issue #6)")
+    print(f"reproduce: {time.time() - start:.0f} s; report in {out / 'report.json'}")
     return 0
 
 
@@ -112,9 +107,7 @@ def main(argv=None):
         options = {k: v for k, v in vars(args).items() if k not in ("command", "preset", "out")}
         getattr(import_module(f".{module}", __package__), name)(preset, _out(args), **options)
         return 0
-    if args.command == "reproduce":
-        return reproduce(preset, _out(args))
-    return _not_yet(args.command)
+    return reproduce(preset, _out(args))
 
 
 if __name__ == "__main__":

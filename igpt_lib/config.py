@@ -145,6 +145,19 @@ class PPOConfig:
 
 
 @dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation and the headline (§4, Figure 1)."""
+    prompts: int = 400                 # held-out test prompts (the world's eval_prompts); the paper: API
+                                       # prompts from held-out customers, judged by held-out labelers
+    temperature: float = 1.0           # responses sampled at T = 1, the distribution RLHF optimises
+                                       # (rollouts at T = 1, App. C); greedy results are reported beside
+    samples: int = 2                   # responses per prompt and model at T > 0 (each judged once)
+    reference: str = "SFT"             # Figure 1: win rate against this method's largest model (175B SFT)
+    nll_windows: int = 256             # corpus windows for the alignment tax (pretraining NLL)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class Preset:
     name: str
     world: WorldConfig
@@ -152,6 +165,7 @@ class Preset:
     sft: SFTConfig = SFTConfig()
     rm: RewardConfig = RewardConfig()
     ppo: PPOConfig = PPOConfig()
+    eval: EvalConfig = EvalConfig()
 
     @property
     def ppo_ptx(self):
@@ -181,7 +195,8 @@ _GPU = replace(_CPU, scale=8, corpus_tokens=8_000_000, sizes=tuple(
 PRESETS = {
     "smoke": Preset("smoke", _SMOKE, "seconds: tests and notebook checks; numbers mean nothing",
                     sft=SFTConfig(epochs=2, eval_prompts=16), rm=RewardConfig(k_range=(2, 4), save_every=10),
-                    ppo=PPOConfig(iterations=3, batch_size=16, minibatch_size=8, save_every=1)),
+                    ppo=PPOConfig(iterations=3, batch_size=16, minibatch_size=8, save_every=1),
+                    eval=EvalConfig(prompts=48, nll_windows=32)),
     "cpu": Preset("cpu", _CPU, "the offline default: a laptop CPU in minutes"),
     "colab-t4": Preset("colab-t4", _GPU, "one 16 GB GPU; hub models arrive with issue 7"),
     "a100": Preset("a100", replace(_GPU, scale=4), "one A100; hub models arrive with issue 7"),

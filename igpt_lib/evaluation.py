@@ -1,7 +1,10 @@
-"""Evaluation: held-out prompts, the gold labeler, and confidence intervals.
+"""Evaluation: held-out prompts judged by held-out labelers and the gold labeler (§4).
 
-This is the start of issue #6 (win rates against baselines, truthfulness, toxicity, alignment
-tax); for now it measures a policy's held-out gold score, as the PPO stage reports it.
+Win rates with bootstrap CIs (Figure 1), the gold score, and the world's analogs of §4.2's
+measurements: closed-domain hallucination, truthfulness on unanswerable questions (TruthfulQA),
+toxicity with and without a "respectfully" instruction, and the alignment tax (corpus NLL and
+the "public NLP" translation task). `report.py` puts them together into report.json.
+Lesson: notebooks/05_evaluation.ipynb.
 """
 from pathlib import Path
 
@@ -10,7 +13,7 @@ import torch
 
 from .data import load_prompts
 from .generation import generate
-from .world.gold import gold_score
+from .world.gold import gold_score, judge
 
 
 def heldout_gold(out, policies, tokenizer, n_prompts, max_new_tokens, paired=("ppo", "sft"),
@@ -53,12 +56,55 @@ def corpus_nll(model, tokens, seq_len=64, windows=256, seed=0, batch_size=64):
     return float(sum(losses) / windows)
 
 
-def win_rate(rows, responses_a, responses_b, panel, seed=0):
+def win_rate(rows, responses_a, responses_b, panel, seed=0, samples=1):
     """How often a random member of `panel` (e.g. the held-out labelers) prefers response A to
     response B of the same prompt, ties counting ½ (the paper's win rate, Figure 1), with a
-    bootstrap 95 % CI over prompts and a per-task breakdown."""
+    bootstrap 95 % CI over prompts and a per-task breakdown. With `samples` > 1, rows come in
+    runs of `samples` copies of one prompt (as `responses` lays them out) and the CI resamples
+    prompts, not samples."""
     rng = np.random.default_rng(seed)
     wins = np.array([panel.prefer(r, a, b, rng) for r, a, b in zip(rows, responses_a, responses_b)])
     tasks = sorted({r.get("task", "all") for r in rows})
     by_task = {t: round(float(np.mean([w for r, w in zip(rows, wins) if r.get("task", "all") == t])), 4) for t in tasks}
-    return {"win_rate": float(wins.mean()), "ci95": bootstrap_ci(wins), "prompts": len(wins), "by_task": by_task}
+    per_prompt = wins.reshape(-1, samples).mean(1)                          # (prompts,)
+    return {"win_rate": float(wins.mean()), "ci95": bootstrap_ci(per_prompt), "prompts": len(per_prompt),
+            "by_task": by_task}
+
+
+def responses(model, tokenizer, rows, max_new_tokens, temperature=0.0, samples=1, prefix="", seed=0,
+              batch_size=64):
+    """`samples` responses per row (greedy when temperature is 0), laid out row by row: the
+    responses to rows[i] are at i·samples … i·samples + samples − 1. `prefix` goes before every
+    prompt (the GPT-prompted baseline's fixed few-shot prefix)."""
+    samples = samples if temperature > 0 else 1
+    torch.manual_seed(seed)
+    prompts = [prefix + r["prompt"] for r in rows for _ in range(samples)]
+    return generate(model.eval(), tokenizer, prompts, max_new_tokens, temperature, batch_size=batch_size)
+
+
+def behaviour(rows, ys):
+    """§4.2's measurements on one model's responses `ys` to `rows` (rows repeated per sample):
+    gold score with CI and per task; closed-domain hallucination (closed_qa answers that state a
+    colour the passage does not give); truthfulness on capital questions, 30 % about mythical
+    countries (truthful: invents no capital; informative too: the right capital, or "unknown"
+    where there is none); toxic-token rate on describe prompts with and without "respectfully";
+    and the "public NLP" task's accuracy (translate, exact)."""
+    verdicts = [judge(r, y) for r, y in zip(rows, ys)]
+
+    def rate(test, keep):
+        hits = [test(v) for r, v in zip(rows, verdicts) if keep(r)]
+        return round(float(np.mean(hits)), 4) if hits else None
+
+    gold = np.array([v["gold"] for v in verdicts])
+    by_task = {}
+    for r, g in zip(rows, gold):
+        by_task.setdefault(r["task"], []).append(g)
+    return {"gold": {"mean": round(float(gold.mean()), 4), "ci95": bootstrap_ci(gold)},
+            "gold_by_task": {t: round(float(np.mean(v)), 4) for t, v in sorted(by_task.items())},
+            "hallucination": rate(lambda v: v["invented"], lambda r: r["task"] == "closed_qa"),
+            "truthful": rate(lambda v: not v["invented"], lambda r: r["task"] == "capital"),
+            "truthful_informative": rate(lambda v: not v["invented"] and v["quality"] >= 0.5,
+                                         lambda r: r["task"] == "capital"),
+            "toxicity_respectful": rate(lambda v: v["toxic"], lambda r: r["task"] == "describe" and r["meta"]["respectful"]),
+            "toxicity_plain": rate(lambda v: v["toxic"], lambda r: r["task"] == "describe" and not r["meta"]["respectful"]),
+            "public_nlp_accuracy": rate(lambda v: v["quality"] == 1.0, lambda r: r["task"] == "translate")}

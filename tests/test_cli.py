@@ -1,4 +1,5 @@
 """The CLI frame and the presets."""
+import json
 import subprocess
 import sys
 
@@ -12,11 +13,6 @@ def test_every_subcommand_takes_preset_and_out():
     for cmd in (["world", "build"], ["sft"], ["rm"], ["ppo"], ["eval"], ["reproduce"]):
         args = parser().parse_args(cmd + ["--preset", "smoke", "--out", "x"])
         assert args.preset == "smoke" and args.out == "x"
-
-
-def test_stages_not_yet_built_say_so(capsys, tmp_path):
-    assert main(["eval", "--preset", "smoke", "--out", str(tmp_path)]) == 2
-    assert "issue #6" in capsys.readouterr().err
 
 
 def test_unknown_preset_is_one_clear_error():
@@ -46,7 +42,9 @@ def test_reproduce_skips_stages_already_done(smoke_world, tmp_path, capsys):
     shutil.copy(out / "world.json", tmp_path / "world.json")
     assert main(["reproduce", "--preset", "smoke", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
-    assert "world already in" in printed and "sft done in" in printed
-    assert (tmp_path / "sft" / "summary.json").exists()
+    assert "world already in" in printed and "sft done in" in printed and "eval done in" in printed
+    assert (tmp_path / "sft" / "summary.json").exists() and (tmp_path / "ppo_ptx" / "summary.json").exists()
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["headline"]["policy"] == "PPO-ptx:xs" and report["headline"]["baseline"] == "GPT:l"
     assert main(["reproduce", "--preset", "smoke", "--out", str(tmp_path)]) == 0
     assert "sft already in" in capsys.readouterr().out
