@@ -53,7 +53,8 @@ def run_eval(preset, out, log=print, progress=True):
     from transformers import AutoModelForCausalLM
     from tqdm.auto import tqdm
     from .data import load_prompts, write_json
-    from .evaluation import behaviour, corpus_nll, responses
+    from .evaluation import behaviour, corpus_nll, likert_mean, responses
+    from .world.labelers import Panel
     from .models import load_tokenizer
     from .ppo_trainer import corpus_tokens
     cfg, out, start = preset.eval, Path(out), time.time()
@@ -61,6 +62,7 @@ def run_eval(preset, out, log=print, progress=True):
     rows = load_prompts(out / "world" / "data" / "prompts.test.jsonl")[: cfg.prompts]
     tok = load_tokenizer(out / "world" / "tokenizer")
     tokens, models, sampled, greedy = corpus_tokens(out, tok), {}, {}, {}
+    panel = Panel.load(out / "world" / "data" / "labelers.json", "heldout")
     todo = entries(preset, out)
     log(f"eval: {len(todo)} models on {len(rows)} held-out prompts, {cfg.samples} samples at T = {cfg.temperature} "
         "and greedy")
@@ -72,6 +74,8 @@ def run_eval(preset, out, log=print, progress=True):
         models[e.key] = {"method": e.method, "size": e.size, "params": world["param_counts"][e.size],
                          "folder": str(e.folder.relative_to(out)),
                          **behaviour(_repeat(rows, len(sampled[e.key]) // len(rows)), sampled[e.key]),
+                         "likert": likert_mean(_repeat(rows, len(sampled[e.key]) // len(rows)), sampled[e.key],
+                                               panel, cfg.seed),
                          "greedy": behaviour(rows, greedy[e.key])}
         if e.method != "GPT-prompted":
             models[e.key]["corpus_nll"] = round(corpus_nll(model, tokens, windows=cfg.nll_windows, seed=cfg.seed), 4)

@@ -43,6 +43,15 @@ def test_win_rate_ci_resamples_prompts_not_samples():
     assert w["win_rate"] == 0.5 and w["prompts"] == 4
 
 
+def test_likert_rates_right_answers_above_wrong_ones(smoke_world):
+    from igpt_lib.evaluation import likert_mean
+    out, _ = smoke_world
+    panel = Panel.load(out / "world" / "data" / "labelers.json", "heldout")
+    rows = [_row("add", {"a": 2, "b": 3})] * 30
+    right, wrong = likert_mean(rows, ["5"] * 30, panel), likert_mean(rows, ["9 9 9 9"] * 30, panel)
+    assert right["mean"] > wrong["mean"] and 1 <= wrong["mean"] <= right["mean"] <= 7
+
+
 def test_a_win_claim_holds_only_when_the_whole_ci_is_above_half():
     w = {"win_rate": 0.56, "ci95": [0.49, 0.63], "policy": "a", "baseline": "b"}
     assert C._win_claim(w, "")["holds"] is False
@@ -102,3 +111,4 @@ def test_eval_stage_writes_report_and_figure(smoke_rm, tmp_path):
         assert claim["holds"] is not None or "why" in claim, name
     assert report["claims"]["headline"]["holds"] == (h["ci95"][0] > 0.5)
     assert (out / "figures" / "figure1.png").stat().st_size > 10_000
+    assert all(1 <= m["likert"]["mean"] <= 7 for m in report["models"].values())
