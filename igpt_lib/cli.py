@@ -48,12 +48,17 @@ def parser():
     ppo.add_argument("--ptx-coef", type=float, help="γ_ptx, the pretraining-loss coefficient (0 = PPO)")
     ppo.add_argument("--iterations", type=int, help="PPO iterations (default: the preset's)")
     ppo.add_argument("--lr", type=float, help="policy learning rate (default: the preset's)")
+    ppo.add_argument("--policy", help="SFT size to optimise (default: the preset's, the smallest)")
+    ppo.add_argument("--seed", type=int, help="PPO's seed (sampling, minibatch order; default: the preset's)")
     ppo.add_argument("--name", default="ppo", help="output folder under --out (default: ppo); "
                      "e.g. ppo_beta0 for a variant kept beside the main run")
     _resume(ppo, "OUT/<name>/checkpoints")
     _common(sub.add_parser("eval", help="step 4: every model of --out judged on held-out prompts -> "
                                         "report.json (headline, Figure 1, claims) and figures/figure1.png"))
-    _common(sub.add_parser("reproduce", help="world -> sft -> rm -> ppo -> ppo_ptx -> eval, skipping done stages"))
+    rep = sub.add_parser("reproduce", help="world -> sft -> rm -> ppo -> ppo_ptx -> eval, skipping done stages")
+    _common(rep)
+    rep.add_argument("--full", action="store_true", help="also PPO and PPO-ptx of the next two sizes and two more "
+                     "PPO-ptx seeds of the smallest (Figure 1 at three sizes, seed variance)")
     return ap
 
 
@@ -61,8 +66,9 @@ def _out(args):
     return args.out or f"runs/{args.preset}"
 
 
-def reproduce(preset, out):
-    """Every stage in order, skipping those whose outputs are already in `out`."""
+def reproduce(preset, out, full=False):
+    """Every stage in order, skipping those whose outputs are already in `out`; `full` adds
+    the Figure 1 runs at more sizes and seeds (then evaluation runs again)."""
     from pathlib import Path
     from .ppo_trainer import run_ppo
     from .report import run_eval
@@ -76,9 +82,10 @@ def reproduce(preset, out):
               ("ppo", out / "ppo" / "summary.json", lambda: run_ppo(preset, out, resume=True)),
               ("ppo_ptx", out / "ppo_ptx" / "summary.json",
                lambda: run_ppo(preset, out, ptx_coef=preset.ppo_ptx.ptx_coef, name="ppo_ptx", resume=True)),
+              *(_figure1_runs(preset, out, run_ppo) if full else []),
               ("eval", out / "report.json", lambda: run_eval(preset, out))]
     for name, done_marker, run in stages:
-        if done_marker.exists():
+        if done_marker.exists() and not (name == "eval" and _stale(done_marker, out)):
             print(f"reproduce: {name} already in {out} ({done_marker.name}); skipped")
             continue
         t = time.time()
@@ -86,6 +93,27 @@ def reproduce(preset, out):
         print(f"reproduce: {name} done in {time.time() - t:.0f} s")
     print(f"reproduce: {time.time() - start:.0f} s; report in {out / 'report.json'}")
     return 0
+
+
+def _figure1_runs(preset, out, run_ppo):
+    """PPO and PPO-ptx of the 2nd and 3rd sizes; PPO-ptx seeds 1 and 2 of the smallest."""
+    ptx, runs = preset.ppo_ptx.ptx_coef, []
+    for size in [s.name for s in preset.world.sizes][1:3]:
+        runs.append((f"ppo_{size}", out / f"ppo_{size}" / "summary.json",
+                     lambda size=size: run_ppo(preset, out, policy=size, name=f"ppo_{size}", resume=True)))
+        runs.append((f"ppo_ptx_{size}", out / f"ppo_ptx_{size}" / "summary.json",
+                     lambda size=size: run_ppo(preset, out, policy=size, ptx_coef=ptx, name=f"ppo_ptx_{size}",
+                                               resume=True)))
+    for seed in (1, 2):
+        runs.append((f"ppo_ptx_seed{seed}", out / f"ppo_ptx_seed{seed}" / "summary.json",
+                     lambda seed=seed: run_ppo(preset, out, ptx_coef=ptx, seed=preset.ppo.seed + seed,
+                                               name=f"ppo_ptx_seed{seed}", resume=True)))
+    return runs
+
+
+def _stale(report, out):
+    """True when a PPO run finished after report.json was written."""
+    return any(p.stat().st_mtime > report.stat().st_mtime for p in out.glob("ppo*/summary.json"))
 
 
 def main(argv=None):
@@ -107,7 +135,7 @@ def main(argv=None):
         options = {k: v for k, v in vars(args).items() if k not in ("command", "preset", "out")}
         getattr(import_module(f".{module}", __package__), name)(preset, _out(args), **options)
         return 0
-    return reproduce(preset, _out(args))
+    return reproduce(preset, _out(args), full=args.full)
 
 
 if __name__ == "__main__":

@@ -216,8 +216,8 @@ def train_ppo(policy, ref_policy, reward_model, value_model, tokenizer, rows, cf
     return stats
 
 
-def run_ppo(preset, out, kl_coef=None, ptx_coef=None, iterations=None, lr=None, resume=False, name="ppo",
-            log=print, progress=True, callback=None):
+def run_ppo(preset, out, kl_coef=None, ptx_coef=None, iterations=None, lr=None, policy=None, seed=None,
+            resume=False, name="ppo", log=print, progress=True, callback=None):
     """`python -m igpt_lib ppo`: PPO (or PPO-ptx) of the SFT policy against OUT/rm/ → OUT/<name>/
     (default OUT/ppo/; other names keep variants such as a β sweep side by side). Checkpoints go
     to OUT/<name>/checkpoints/; `resume` continues from the newest one. `callback(stats)` is
@@ -230,7 +230,8 @@ def run_ppo(preset, out, kl_coef=None, ptx_coef=None, iterations=None, lr=None, 
     from .models import load_tokenizer, save_checkpoint
     from .reward import load_reward_model
     cfg, out, start, acc = preset.ppo, Path(out), time.time(), Accelerator()
-    overrides = {"kl_coef": kl_coef, "ptx_coef": ptx_coef, "iterations": iterations, "lr": lr}
+    overrides = {"kl_coef": kl_coef, "ptx_coef": ptx_coef, "iterations": iterations, "lr": lr,
+                 "policy": policy, "seed": seed}
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     _prepare_inputs(preset, out, acc, log, progress, resume)
     ppo_dir = out / name

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 METHODS = ("GPT", "GPT-prompted", "SFT", "PPO", "PPO-ptx")  # Figure 1's legend, worst to best in the paper
-RUN_NAME = re.compile(r"ppo(_ptx)?(_seed\d+)?")               # OUT/ppo, OUT/ppo_ptx, OUT/ppo_ptx_seed1, ...
+RUN_NAME = re.compile(r"ppo(_ptx)?(_[a-z]+)?(_seed\d+)?")     # OUT/ppo, OUT/ppo_ptx, OUT/ppo_s, OUT/ppo_ptx_seed1, ...
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,11 @@ def entries(preset, out):
     found += [Entry("GPT-prompted", s, out / "world" / "models" / s, GPT_PROMPT_PREFIX) for s in sizes]
     found += [Entry("SFT", s, out / "sft" / s) for s in sizes if (out / "sft" / s).is_dir()]
     for folder in sorted(out.iterdir()):
-        if RUN_NAME.fullmatch(folder.name) and (folder / "summary.json").exists():
+        match = RUN_NAME.fullmatch(folder.name)
+        if match and (folder / "summary.json").exists():
             cfg = json.loads((folder / "summary.json").read_text())["config"]
+            if match.group(2) and match.group(2)[1:] != cfg["policy"]:
+                continue  # e.g. ppo_beta0: a variant, not a Figure 1 run
             found.append(Entry("PPO-ptx" if cfg["ptx_coef"] > 0 else "PPO", cfg["policy"], folder, run=folder.name))
     return found
 

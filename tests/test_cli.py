@@ -48,3 +48,25 @@ def test_reproduce_skips_stages_already_done(smoke_world, tmp_path, capsys):
     assert report["headline"]["policy"] == "PPO-ptx:xs" and report["headline"]["baseline"] == "GPT:l"
     assert main(["reproduce", "--preset", "smoke", "--out", str(tmp_path)]) == 0
     assert "sft already in" in capsys.readouterr().out
+
+
+def test_full_reproduce_adds_figure1_runs_and_reevaluates(tmp_path):
+    import os
+    from igpt_lib.cli import _figure1_runs, _stale
+    preset, calls = get_preset("smoke"), []
+    runs = _figure1_runs(preset, tmp_path, lambda p, out, **kw: calls.append(kw))
+    for _, _, run in runs:
+        run()
+    names = [name for name, _, _ in runs]
+    assert names == ["ppo_s", "ppo_ptx_s", "ppo_m", "ppo_ptx_m", "ppo_ptx_seed1", "ppo_ptx_seed2"]
+    assert calls[1] == {"policy": "s", "ptx_coef": preset.ppo_ptx.ptx_coef, "name": "ppo_ptx_s", "resume": True}
+    assert [c.get("seed") for c in calls[4:]] == [preset.ppo.seed + 1, preset.ppo.seed + 2]
+    report = tmp_path / "report.json"
+    report.write_text("{}")
+    (tmp_path / "ppo_s").mkdir()
+    summary = tmp_path / "ppo_s" / "summary.json"
+    summary.write_text("{}")
+    os.utime(report, (1000, 1000))
+    assert _stale(report, tmp_path)                      # a run finished after the report: evaluate again
+    os.utime(summary, (500, 500))
+    assert not _stale(report, tmp_path)

@@ -112,3 +112,14 @@ def test_eval_stage_writes_report_and_figure(smoke_rm, tmp_path):
     assert report["claims"]["headline"]["holds"] == (h["ci95"][0] > 0.5)
     assert (out / "figures" / "figure1.png").stat().st_size > 10_000
     assert all(1 <= m["likert"]["mean"] <= 7 for m in report["models"].values())
+
+
+def test_entries_find_figure1_runs_but_not_variants(tmp_path):
+    from igpt_lib.config import get_preset
+    from igpt_lib.report import entries
+    for name, policy, ptx in (("ppo", "xs", 0.0), ("ppo_ptx", "xs", 0.1), ("ppo_s", "s", 0.0),
+                              ("ppo_ptx_seed1", "xs", 0.1), ("ppo_sweep_beta0", "xs", 0.0), ("ppo_big", "xs", 0.0)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps({"config": {"policy": policy, "ptx_coef": ptx}}))
+    keys = [e.key for e in entries(get_preset("smoke"), tmp_path) if e.method.startswith("PPO")]
+    assert keys == ["PPO:xs", "PPO-ptx:xs", "PPO-ptx:xs:ppo_ptx_seed1", "PPO:s"]
