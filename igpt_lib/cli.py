@@ -57,6 +57,8 @@ def parser():
                                         "report.json (headline, Figure 1, claims) and figures/figure1.png"))
     rep = sub.add_parser("reproduce", help="world -> sft -> rm -> ppo -> ppo_ptx -> eval, skipping done stages")
     _common(rep)
+    rep.add_argument("--rounds", type=int, default=0, help="iterated rounds after the first: new comparisons "
+                     "from the current PPO policy, RM retrained on all, PPO continued (default 0)")
     rep.add_argument("--full", action="store_true", help="also PPO and PPO-ptx of the next two sizes and two more "
                      "PPO-ptx seeds of the smallest (Figure 1 at three sizes, seed variance)")
     return ap
@@ -66,13 +68,14 @@ def _out(args):
     return args.out or f"runs/{args.preset}"
 
 
-def reproduce(preset, out, full=False):
+def reproduce(preset, out, full=False, rounds=0):
     """Every stage in order, skipping those whose outputs are already in `out`; `full` adds
     the Figure 1 runs at more sizes and seeds (then evaluation runs again)."""
     from pathlib import Path
     from .ppo_trainer import run_ppo
     from .report import run_eval
     from .reward import run_rm
+    from .rounds import round_dir, run_round
     from .sft import run_sft
     from .world.build import build_world
     start, out = time.time(), Path(out)
@@ -83,6 +86,8 @@ def reproduce(preset, out, full=False):
               ("ppo_ptx", out / "ppo_ptx" / "summary.json",
                lambda: run_ppo(preset, out, ptx_coef=preset.ppo_ptx.ptx_coef, name="ppo_ptx", resume=True)),
               *(_figure1_runs(preset, out, run_ppo) if full else []),
+              *[(f"round{r}", round_dir(out, r) / "ppo" / "summary.json", lambda r=r: run_round(preset, out, r))
+                for r in range(1, rounds + 1)],
               ("eval", out / "report.json", lambda: run_eval(preset, out))]
     for name, done_marker, run in stages:
         if done_marker.exists() and not (name == "eval" and _stale(done_marker, out)):
@@ -112,8 +117,9 @@ def _figure1_runs(preset, out, run_ppo):
 
 
 def _stale(report, out):
-    """True when a PPO run finished after report.json was written."""
-    return any(p.stat().st_mtime > report.stat().st_mtime for p in out.glob("ppo*/summary.json"))
+    """True when a PPO run (or round) finished after report.json was written."""
+    runs = [*out.glob("ppo*/summary.json"), *out.glob("rounds/round*/ppo/summary.json")]
+    return any(p.stat().st_mtime > report.stat().st_mtime for p in runs)
 
 
 def main(argv=None):
@@ -135,7 +141,7 @@ def main(argv=None):
         options = {k: v for k, v in vars(args).items() if k not in ("command", "preset", "out")}
         getattr(import_module(f".{module}", __package__), name)(preset, _out(args), **options)
         return 0
-    return reproduce(preset, _out(args), full=args.full)
+    return reproduce(preset, _out(args), full=args.full, rounds=args.rounds)
 
 
 if __name__ == "__main__":

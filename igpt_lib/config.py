@@ -158,6 +158,13 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class RoundsConfig:
+    """Iterated rounds of steps 2-3 (§3.2: comparisons came mostly from SFT and PPO policies)."""
+    sets_per_prompt: int = 1           # new ranked sets per RM prompt each round, from the current PPO policy
+    ppo_iterations: int = 150          # PPO iterations per round, continuing the policy (half the first run)
+
+
+@dataclass(frozen=True)
 class Preset:
     name: str
     world: WorldConfig
@@ -166,6 +173,7 @@ class Preset:
     rm: RewardConfig = RewardConfig()
     ppo: PPOConfig = PPOConfig()
     eval: EvalConfig = EvalConfig()
+    rounds: RoundsConfig = RoundsConfig()
 
     @property
     def ppo_ptx(self):
@@ -196,7 +204,7 @@ PRESETS = {
     "smoke": Preset("smoke", _SMOKE, "seconds: tests and notebook checks; numbers mean nothing",
                     sft=SFTConfig(epochs=2, eval_prompts=16), rm=RewardConfig(k_range=(2, 4), save_every=10),
                     ppo=PPOConfig(iterations=3, batch_size=16, minibatch_size=8, save_every=1),
-                    eval=EvalConfig(prompts=48, nll_windows=32)),
+                    eval=EvalConfig(prompts=48, nll_windows=32), rounds=RoundsConfig(ppo_iterations=2)),
     "cpu": Preset("cpu", _CPU, "the offline default: a laptop CPU in minutes"),
     "colab-t4": Preset("colab-t4", _GPU, "one 16 GB GPU; hub models arrive with issue 7"),
     "a100": Preset("a100", replace(_GPU, scale=4), "one A100; hub models arrive with issue 7"),

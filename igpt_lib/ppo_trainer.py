@@ -217,11 +217,13 @@ def train_ppo(policy, ref_policy, reward_model, value_model, tokenizer, rows, cf
 
 
 def run_ppo(preset, out, kl_coef=None, ptx_coef=None, iterations=None, lr=None, policy=None, seed=None,
-            resume=False, name="ppo", log=print, progress=True, callback=None):
+            resume=False, name="ppo", log=print, progress=True, callback=None, init=None, reward=None):
     """`python -m igpt_lib ppo`: PPO (or PPO-ptx) of the SFT policy against OUT/rm/ → OUT/<name>/
     (default OUT/ppo/; other names keep variants such as a β sweep side by side). Checkpoints go
     to OUT/<name>/checkpoints/; `resume` continues from the newest one. `callback(stats)` is
-    called after each iteration (e.g. `plots.LivePlot().update` in a notebook)."""
+    called after each iteration (e.g. `plots.LivePlot().update` in a notebook). `init` (a
+    policy folder) and `reward` (an RM folder) replace the SFT start and OUT/rm/: the iterated
+    rounds continue a PPO policy against a retrained RM; the KL reference stays the SFT policy."""
     import time
     from dataclasses import asdict
     from accelerate import Accelerator
@@ -240,9 +242,10 @@ def run_ppo(preset, out, kl_coef=None, ptx_coef=None, iterations=None, lr=None, 
         raise FileExistsError(f"{ckpt} holds checkpoints of an earlier run (newest: {latest(ckpt).name}); "
                               "pass --resume to continue it, or remove the folder to start again")
     tok = load_tokenizer(out / "sft" / cfg.policy)
-    policy = AutoModelForCausalLM.from_pretrained(out / "sft" / cfg.policy)
+    policy = AutoModelForCausalLM.from_pretrained(init or out / "sft" / cfg.policy)
     ref = AutoModelForCausalLM.from_pretrained(out / "sft" / cfg.policy)
-    reward, value = load_reward_model(out / "rm"), load_reward_model(out / "rm")  # value from RM (§3.5)
+    rm_dir = reward or out / "rm"
+    reward, value = load_reward_model(rm_dir), load_reward_model(rm_dir)  # value from RM (§3.5)
     rows = load_prompts(out / "world" / "data" / "prompts.ppo.jsonl")
     trainer = PPOTrainer(policy, ref, reward, value, tok, rows, cfg, corpus_tokens(out, tok), accelerator=acc)
     done = trainer.resume(ckpt, metrics) if resume else None
@@ -309,5 +312,5 @@ def _curves_figure(metrics_path, out, name):
     rows = [json.loads(line) for line in Path(metrics_path).read_text(encoding="utf-8").splitlines()]
     fig = plot_ppo(rows)
     (out / "figures").mkdir(exist_ok=True)
-    fig.savefig(out / "figures" / f"{name}_curves.png", dpi=120)
+    fig.savefig(out / "figures" / f"{name.replace('/', '_')}_curves.png", dpi=120)
     plt.close(fig)

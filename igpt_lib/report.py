@@ -124,11 +124,12 @@ def _report(preset, out, rows, todo, models, sampled, greedy):
     wins_greedy = {name: win(policy, base, greedy) for name, base in pairs.items()}
     seeds = [win(e, ref) for e in todo if e.method == policy.method and e.size == policy.size]
     from .claims import claims
+    from .rounds import all_rounds
     return {"preset": preset.name, "decoding": {"temperature": cfg.temperature, "samples": cfg.samples},
             "prompts": len(rows), "reference": ref.key, "headline": wins["headline"],
             "figure1": figure1, "seeds": {"policy": policy.key, "win_rates_vs_reference": seeds},
             "claims": claims(out, models, wins, figure1, policy, pairs),
-            "greedy": wins_greedy, "models": models, "config": asdict(cfg)}
+            "greedy": wins_greedy, "rounds": all_rounds(out), "models": models, "config": asdict(cfg)}
 
 
 def _figure1(report, out):
@@ -173,6 +174,12 @@ def markdown(report):
     for name, c in report["claims"].items():
         holds = {True: "yes", False: "**no**", None: "not measured"}[c["holds"]]
         lines.append(f"| `{name}` | {_short(c)} | {_paper(c['paper'])} | {holds} |")
+    if len(report.get("rounds", [])) > 1:
+        lines += ["", "| round | ranked sets | RM held-out acc. | RM gold-order acc. | RM evaluated on | PPO held-out gold: greedy | sampled (SFT) |",
+                  "|---:|---:|---:|---:|---|---:|---:|"]
+        lines += [f"| {x['round']} | {x['comparisons']} | {x['rm_heldout_accuracy']:.3f} | {x['rm_gold_strict']:.3f} | "
+                  f"{x['rm_evaluated_on']} | {x['ppo_test_gold']:+.3f} | {x['ppo_test_gold_sampled']:+.3f} "
+                  f"({x['sft_test_gold_sampled']:+.3f}) |" for x in report["rounds"]]
     lines += ["", f"Greedy decoding instead: PPO-ptx vs SFT of its size {_wci(g['ppo_beats_sft'])}, vs the largest "
                   f"GPT-prompted {_wci(g['beats_prompted_large'])}. Evaluation took {report['seconds']:.0f} s."]
     return "\n".join(lines)

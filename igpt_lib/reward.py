@@ -191,29 +191,43 @@ def run_rm(preset, out, resume=False, log=print, progress=True):
     """`python -m igpt_lib rm`: comparisons of SFT samples → one K-way RM in OUT/rm/. Training
     state is checkpointed in OUT/rm/checkpoints/ (removed when the stage is done); `resume`
     continues from there (and resumes an interrupted SFT stage first)."""
-    import time
-    from dataclasses import asdict
     from pathlib import Path
     from .comparisons import ensure_comparisons
-    from .data import load_demonstrations, write_json, write_jsonl
-    from .models import load_tokenizer, save_checkpoint
     from .sft import run_sft
-    from .utils import set_seed
     from .world.build import ensure_world
-    cfg, out, start = preset.rm, Path(out), time.time()
+    out = Path(out)
     ensure_world(preset, out, log)
-    ckpt = out / "rm" / "checkpoints"
-    if latest(ckpt) is not None and not resume:
-        raise FileExistsError(f"{ckpt} holds checkpoints of an interrupted run (newest: {latest(ckpt).name}); "
-                              "pass --resume to continue it, or remove the folder to start again")
+    _refuse_unless_resume(out / "rm" / "checkpoints", resume)
     if not (out / "sft" / "summary.json").exists():
         log("rm: no SFT models in this folder: running step 1 first")
         run_sft(preset, out, resume=resume, log=log, progress=progress)
     comps = ensure_comparisons(preset, out, log, progress)
+    return fit_reward_model(preset, out, comps, out / "rm", resume, log, progress)
+
+
+def _refuse_unless_resume(ckpt, resume):
+    if latest(ckpt) is not None and not resume:
+        raise FileExistsError(f"{ckpt} holds checkpoints of an interrupted run (newest: {latest(ckpt).name}); "
+                              "pass --resume to continue it, or remove the folder to start again")
+
+
+def fit_reward_model(preset, out, comps, rm_dir, resume=False, log=print, progress=True, figure="rm_margins"):
+    """Train one RM from SFT-`preset.rm.size` on comps["train"], shift it so demonstrations
+    score 0, evaluate it on comps["val"] / comps["heldout"], save it to `rm_dir` (an HF folder
+    with metrics.json and train_log.jsonl). Also used by the iterated rounds (rounds.py)."""
+    import time
+    from dataclasses import asdict
+    from pathlib import Path
+    from .data import load_demonstrations, write_json, write_jsonl
+    from .models import load_tokenizer, save_checkpoint
+    from .utils import set_seed
+    cfg, out, rm_dir, start = preset.rm, Path(out), Path(rm_dir), time.time()
+    ckpt = rm_dir / "checkpoints"
+    _refuse_unless_resume(ckpt, resume)
     tokenizer = load_tokenizer(out / "sft" / cfg.size)
     set_seed(cfg.seed)  # the new scalar head is random: seed it, or accuracy varies run to run (±0.04)
     model = load_reward_model(out / "sft" / cfg.size)
-    log(f"rm: training on {len(comps['train'])} ranked sets, {cfg.sets_per_prompt} per prompt "
+    log(f"rm: training on {len(comps['train'])} ranked sets "
         f"({sum(len(r['responses']) for r in comps['train'])} responses, one forward each)")
     if resume and latest(ckpt) is not None:
         log(f"rm: resuming from {latest(ckpt).name}")
@@ -232,10 +246,10 @@ def run_rm(preset, out, resume=False, log=print, progress=True):
     report |= {"demo_mean_before": before, "demo_mean_after": after,
                "train_prompts": len(comps["train"]), "seconds": round(time.time() - start, 1),
                "config": asdict(cfg)}
-    save_checkpoint(model, tokenizer, out / "rm")
-    write_json(out / "rm" / "metrics.json", report)
-    write_jsonl(out / "rm" / "train_log.jsonl", logs)
-    _margin_figure(margins, out)
+    save_checkpoint(model, tokenizer, rm_dir)
+    write_json(rm_dir / "metrics.json", report)
+    write_jsonl(rm_dir / "train_log.jsonl", logs)
+    _margin_figure(margins, out, figure)
     shutil.rmtree(ckpt, ignore_errors=True)  # the stage's outputs are complete
     log(f"rm: accuracy on validation comparisons: training labelers "
         f"{report['train_labelers']['accuracy']:.3f}, held-out labelers {report['heldout_labelers']['accuracy']:.3f}, "
@@ -248,7 +262,7 @@ def _labelers_vs_gold(rows):
     return evaluate([[-x for x in r["ranks"]] for r in rows], rows, by_gold=True)["accuracy"]
 
 
-def _margin_figure(margins, out):
+def _margin_figure(margins, out, name="rm_margins"):
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.hist(margins, bins=40)
@@ -257,5 +271,5 @@ def _margin_figure(margins, out):
            title="reward-model margins (right of 0 = correct)")
     fig.tight_layout()
     (out / "figures").mkdir(exist_ok=True)
-    fig.savefig(out / "figures" / "rm_margins.png", dpi=120)
+    fig.savefig(out / "figures" / f"{name}.png", dpi=120)
     plt.close(fig)
