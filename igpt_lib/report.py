@@ -61,6 +61,9 @@ def run_eval(preset, out, log=print, progress=True):
     from .models import load_tokenizer
     from .ppo_trainer import corpus_tokens
     cfg, out, start = preset.eval, Path(out), time.time()
+    for needed, stage in (("world.json", "world build"), ("sft/summary.json", "sft"), ("ppo/summary.json", "ppo")):
+        if not (out / needed).exists():
+            raise FileNotFoundError(f"{out / needed}: missing; run `python -m igpt_lib {stage}` (or `reproduce`) first")
     world = json.loads((out / "world.json").read_text())
     rows = load_prompts(out / "world" / "data" / "prompts.test.jsonl")[: cfg.prompts]
     tok = load_tokenizer(out / "world" / "tokenizer")
@@ -82,7 +85,7 @@ def run_eval(preset, out, log=print, progress=True):
                          "greedy": behaviour(rows, greedy[e.key])}
         if e.method != "GPT-prompted":
             models[e.key]["corpus_nll"] = round(corpus_nll(model, tokens, windows=cfg.nll_windows, seed=cfg.seed), 4)
-    report = _report(preset, out, rows, todo, models, sampled, greedy)
+    report = _report(preset, out, rows, todo, models, sampled, greedy, panel)
     report["seconds"] = round(time.time() - start, 1)
     write_json(out / "report.json", report)
     _figure1(report, out)
@@ -97,11 +100,9 @@ def _repeat(rows, samples):
     return [r for r in rows for _ in range(samples)]
 
 
-def _report(preset, out, rows, todo, models, sampled, greedy):
+def _report(preset, out, rows, todo, models, sampled, greedy, panel):
     from .evaluation import win_rate
-    from .world.labelers import Panel
     cfg, world = preset.eval, json.loads((out / "world.json").read_text())
-    panel = Panel.load(out / "world" / "data" / "labelers.json", "heldout")
     largest = lambda method: max((e for e in todo if e.method == method and e.key in models),  # noqa: E731
                                  key=lambda e: world["param_counts"][e.size], default=None)
     smallest = lambda method: min((e for e in todo if e.method == method and "seed" not in e.run),  # noqa: E731

@@ -123,3 +123,12 @@ def test_entries_find_figure1_runs_but_not_variants(tmp_path):
         (tmp_path / name / "summary.json").write_text(json.dumps({"config": {"policy": policy, "ptx_coef": ptx}}))
     keys = [e.key for e in entries(get_preset("smoke"), tmp_path) if e.method.startswith("PPO")]
     assert keys == ["PPO:xs", "PPO-ptx:xs", "PPO-ptx:xs:ppo_ptx_seed1", "PPO:s"]
+
+
+def test_eval_without_a_ppo_run_says_what_to_run(smoke_world, tmp_path):
+    from igpt_lib.config import get_preset
+    from igpt_lib.report import run_eval
+    out = tmp_path / "run"
+    shutil.copytree(smoke_world[0], out)
+    with pytest.raises(FileNotFoundError, match=r"sft/summary.json: missing; run `python -m igpt_lib sft`"):
+        run_eval(get_preset("smoke"), out, log=lambda *a: None)
