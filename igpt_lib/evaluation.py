@@ -23,11 +23,11 @@ def heldout_gold(out, policies, tokenizer, n_prompts, max_new_tokens, paired=("p
     labeler: the mean per policy with a bootstrap 95 % CI (over prompts, each prompt's samples
     averaged), and the paired difference `paired[0] − paired[1]` (same prompts) with its CI."""
     test = load_prompts(Path(out) / "world" / "data" / "prompts.test.jsonl")[:n_prompts]
+    samples = samples if temperature > 0 else 1
     repeated = [r for r in test for _ in range(samples)]                     # prompt i → rows i·s .. i·s + s − 1
     scores = {}
     for name, model in policies.items():
-        torch.manual_seed(seed)
-        ys = generate(model.eval(), tokenizer, [r["prompt"] for r in repeated], max_new_tokens, temperature)
+        ys = responses(model, tokenizer, test, max_new_tokens, temperature, samples, seed=seed)
         per_sample = np.array([gold_score(r, y) for r, y in zip(repeated, ys)])
         scores[name] = per_sample.reshape(len(test), samples).mean(1)       # (prompts,)
     diff = scores[paired[0]] - scores[paired[1]]

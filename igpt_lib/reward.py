@@ -84,6 +84,10 @@ def train_reward_model(model, tokenizer, rows, cfg, progress=True, log_every=5, 
         tensors, values = load_state(found, {"rm": model}, {"rm": opt})
         torch.set_rng_state(tensors["torch_rng"])
         step, logs = values["step"], values["logs"]
+
+    def save():
+        return save_state(checkpoint_dir, step, {"rm": model}, {"rm": opt}, {"torch_rng": torch.get_rng_state()},
+                          {"logs": logs}, keep=cfg.keep_checkpoints)
     model.train()
     bar = tqdm(total=len(starts), initial=step, desc="reward model", disable=not progress, leave=False)
     while step < len(starts):
@@ -94,11 +98,7 @@ def train_reward_model(model, tokenizer, rows, cfg, progress=True, log_every=5, 
         rewards, ranks, mask = set_rewards(model, tokenizer, chunk, cfg.max_length)
         loss = ranking_loss(rewards, ranks, mask)
         if not torch.isfinite(loss):  # stop before it reaches the weights; keep the last good state
-            kept = ""
-            if checkpoint_dir:
-                path = save_state(checkpoint_dir, step, {"rm": model}, {"rm": opt}, {"torch_rng": torch.get_rng_state()},
-                                  {"logs": logs}, keep=cfg.keep_checkpoints)
-                kept = f"; the state before it is saved in {path} (--resume continues from it)"
+            kept = f"; the state before it is saved in {save()} (--resume continues from it)" if checkpoint_dir else ""
             raise FloatingPointError(f"reward model step {step}: ranking loss is {loss.item()}; "
                                      f"stopped before the update (lower cfg.lr?){kept}")
         opt.zero_grad(set_to_none=True)
@@ -111,8 +111,7 @@ def train_reward_model(model, tokenizer, rows, cfg, progress=True, log_every=5, 
         if step % log_every == 0:
             bar.set_postfix(loss=f"{np.mean([x['loss'] for x in logs[-log_every:]]):.3f}")
         if checkpoint_dir and (step % cfg.save_every == 0 or step == len(starts)):
-            save_state(checkpoint_dir, step, {"rm": model}, {"rm": opt},
-                       {"torch_rng": torch.get_rng_state()}, {"logs": logs}, keep=cfg.keep_checkpoints)
+            save()
     bar.close()
     model.eval()
     return logs

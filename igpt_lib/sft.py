@@ -153,9 +153,10 @@ def _cut_metrics(metrics_path, size, checkpoint):
     path = Path(metrics_path)
     last = -1 if checkpoint is None else round(json.loads((checkpoint / "trainer_state.json").read_text())["epoch"])
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.exists() else []
-    keep = [line for line in lines if json.loads(line)["size"] != size or json.loads(line)["epoch"] <= last]
-    write_text(path, "".join(keep))
-    return [json.loads(line) for line in keep if json.loads(line)["size"] == size]
+    rows = [(line, json.loads(line)) for line in lines]
+    keep = [(line, r) for line, r in rows if r["size"] != size or r["epoch"] <= last]
+    write_text(path, "".join(line for line, _ in keep))
+    return [r for _, r in keep if r["size"] == size]
 
 
 def _split_by_user(rows, val_frac=0.05):
