@@ -165,10 +165,43 @@ class RoundsConfig:
 
 
 @dataclass(frozen=True)
+class HubConfig:
+    """The hub world (issue 7): real models and datasets, each a hub name or a local path.
+    Sizes are chosen so every phase fits the preset's card (`memory.plan` checks it)."""
+    policies: tuple = ("EleutherAI/pythia-70m-deduped", "EleutherAI/pythia-160m-deduped",
+                       "EleutherAI/pythia-410m-deduped")  # Figure 1's sizes, smallest first: the
+                                       # smallest is the headline's aligned policy (paper: 1.3B)
+    baseline: str = "EleutherAI/pythia-6.9b-deduped"  # the "175B GPT-3" stand-in: 97× the smallest
+                                       # policy (paper: 135×); generates in its own phase, models freed
+    baseline_bits: int = 8             # 8-bit weights (bitsandbytes, ~1 GB per 1B params); 4 = fallback
+    reward_model: str = "EleutherAI/pythia-160m-deduped"  # RM and value base. §3.5: one 6B RM for every
+                                       # policy; here the smallest that ranks better than chance
+    sft_data: str = "databricks/databricks-dolly-15k"   # human-written demonstrations (K = 1)
+    rm_data: tuple = ("OpenAssistant/oasst1", "Anthropic/hh-rlhf")  # ranked (K = 2..9) and paired (K = 2)
+    ppo_prompts: tuple = ("OpenAssistant/oasst1", "Anthropic/hh-rlhf")  # prompts of the RM data's train split
+    gold_judge: str = "OpenAssistant/reward-model-deberta-v3-large-v2"  # a public RM standing in for the
+                                       # held-out labelers (§3.4); trained on other data than our RM
+    lora_r: int = 16                   # LoRA rank of the policy; 0 = full fine-tuning
+    lora_alpha: int = 32
+    load_in_8bit: bool = False         # policy base in 8-bit (only adapters train); the policies fit in 16-bit
+    optimizer: str = "adamw_torch"     # "adamw_8bit" (bitsandbytes) halves optimizer state for full fine-tuning
+    gradient_checkpointing: bool = True  # recompute activations in backward: ~30 % slower, far less memory
+    max_prompt_tokens: int = 256       # prompts are cut from the left (the latest turns are kept)
+    max_new_tokens: int = 128          # response budget of rollouts and evaluation
+    sft_batch_size: int = 8            # sequences per step (App. C: 32)
+    rm_batch_prompts: int = 4          # prompts per step, each with all its K responses (App. C: 64)
+    ppo_batch_size: int = 64           # episodes per rollout (App. C: 512)
+    ppo_minibatch_size: int = 8        # App. C: 64
+    eval_batch_size: int = 16          # generation batch of the evaluation phases
+    gpu_gib: float = 15.0              # usable memory of the card (a T4 shows 15.0 GiB)
+
+
+@dataclass(frozen=True)
 class Preset:
     name: str
     world: WorldConfig
     description: str = ""
+    hub: HubConfig = None              # set: stages read hub models/data (issue 7); None: the offline world
     sft: SFTConfig = SFTConfig()
     rm: RewardConfig = RewardConfig()
     ppo: PPOConfig = PPOConfig()
@@ -206,9 +239,16 @@ PRESETS = {
                     ppo=PPOConfig(iterations=3, batch_size=16, minibatch_size=8, save_every=1),
                     eval=EvalConfig(prompts=48, nll_windows=32), rounds=RoundsConfig(ppo_iterations=2)),
     "cpu": Preset("cpu", _CPU, "the offline default: a laptop CPU in minutes"),
-    "colab-t4": Preset("colab-t4", _GPU, "one 16 GB GPU; hub models arrive with issue 7"),
-    "a100": Preset("a100", replace(_GPU, scale=4), "one A100; hub models arrive with issue 7"),
 }
+_T4 = HubConfig()
+PRESETS["colab-t4"] = Preset("colab-t4", _GPU, "one 16 GB GPU (Colab T4): Pythia 70M-410M policies, "
+                             "Pythia-6.9B in 8-bit as the large base model", hub=_T4)
+PRESETS["a100"] = Preset("a100", replace(_GPU, scale=4), "one A100 (40 GB): Pythia 70M-1B policies, "
+                         "Pythia-12B in 8-bit", hub=replace(
+                             _T4, policies=(*_T4.policies, "EleutherAI/pythia-1b-deduped"),
+                             baseline="EleutherAI/pythia-12b-deduped", reward_model="EleutherAI/pythia-410m-deduped",
+                             max_prompt_tokens=384, sft_batch_size=16, rm_batch_prompts=8,
+                             ppo_batch_size=128, ppo_minibatch_size=16, eval_batch_size=32, gpu_gib=39.0))
 
 
 def get_preset(name):
