@@ -138,6 +138,8 @@ class PPOConfig:
     max_grad_norm: float = 1.0
     max_new_tokens: int = 24           # as the world's evaluation
     max_length: int = 128
+    forward_batch_size: int = None     # rows per forward pass of a rollout; None = the whole batch.
+                                       # Hub presets: the minibatch, so (B, T, V) logits never exist at once
     ptx_seq_len: int = 64              # corpus windows for the pretraining term
     save_every: int = 50               # iterations between checkpoints (resume after a disconnect)
     keep_checkpoints: int = 2          # the last N are kept

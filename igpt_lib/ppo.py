@@ -81,6 +81,26 @@ def response_logprobs(model, input_ids, attention_mask, query_len):
     return logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1), logits
 
 
+def reference_logprobs(policy, ref_policy, input_ids, attention_mask, query_len):
+    """log π_SFT(response token) (B, T): the frozen reference model, or, when `ref_policy` is
+    None, the policy with its LoRA adapters switched off. Then the reference is the shared
+    base (the SFT weights under the PPO adapter) and no second copy is held (hub presets)."""
+    if ref_policy is not None:
+        return response_logprobs(ref_policy, input_ids, attention_mask, query_len)[0]
+    if not hasattr(policy, "disable_adapter"):
+        raise ValueError("ref_policy=None needs a peft (LoRA) policy: its base, adapters off, is the reference")
+    with policy.disable_adapter():
+        return response_logprobs(policy, input_ids, attention_mask, query_len)[0]
+
+
+def in_chunks(fn, rows, input_ids, attention_mask, query_len):
+    """fn(input_ids, attention_mask, query_len) over `rows` rows at a time, concatenated: a
+    rollout's forward passes never hold the (B, T, V) logits of the whole batch. None = all at once."""
+    if not rows or rows >= input_ids.shape[0]:
+        return fn(input_ids, attention_mask, query_len)
+    return torch.cat([fn(ids, att, query_len) for ids, att in zip(input_ids.split(rows), attention_mask.split(rows))])
+
+
 def token_values(value_model, input_ids, attention_mask, query_len):
     """V(s_t) for each response position: the RM head applied at every token (B, T).
     `value_model` is the RM-shaped model itself or a `ValueModel` around it."""
@@ -130,15 +150,17 @@ def sample_responses(policy, tokenizer, prompts, cfg):
 @torch.no_grad()
 def rollout(policy, ref_policy, reward_model, value_model, tokenizer, prompts, cfg, kl_coef=None):
     """Sample responses and turn them into advantages (the numbered stages of §3.5);
-    `kl_coef` overrides cfg.kl_coef (the adaptive controller's current β)."""
+    `kl_coef` overrides cfg.kl_coef (the adaptive controller's current β); `ref_policy`
+    None: the policy's base with its LoRA adapters off is the reference."""
     # 1. sample with temperature 1 (KV cache), cut each response after its first <eos>
     input_ids, attention, q, mask = sample_responses(policy, tokenizer, prompts, cfg)
     responses = [tokenizer.decode(ids[m], skip_special_tokens=True).strip()
                  for ids, m in zip(input_ids[:, q:], mask)]
     # 2. log-probabilities under the policy and the frozen SFT reference; values
-    logprobs, _ = response_logprobs(policy, input_ids, attention, q)
-    ref_logprobs, _ = response_logprobs(ref_policy, input_ids, attention, q)
-    values = token_values(value_model, input_ids, attention, q)
+    rows = cfg.forward_batch_size
+    logprobs = in_chunks(lambda *a: response_logprobs(policy, *a)[0], rows, input_ids, attention, q)
+    ref_logprobs = in_chunks(lambda *a: reference_logprobs(policy, ref_policy, *a), rows, input_ids, attention, q)
+    values = in_chunks(lambda *a: token_values(value_model, *a), rows, input_ids, attention, q)
     # 3. RM score of prompt + response (the text the RM was trained on)
     scores = score_texts(reward_model, tokenizer, [rm_text(p, y, tokenizer) for p, y in zip(prompts, responses)],
                          cfg.max_length)

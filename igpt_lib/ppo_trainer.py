@@ -23,7 +23,8 @@ MUST_BE_FINITE = ("score", "kl", "policy_loss", "value_loss")  # explained varia
 
 class PPOTrainer:
     """PPO (or PPO-ptx, when cfg.ptx_coef > 0) of `policy` against `reward_model`.
-    `value_model` is an RM-shaped model (§3.5: initialised from the RM); `ref_policy` is frozen."""
+    `value_model` is an RM-shaped model (§3.5: initialised from the RM); `ref_policy` is frozen,
+    or None when `policy` is a peft (LoRA) model: its base with adapters off is the reference."""
 
     def __init__(self, policy, ref_policy, reward_model, value_model, tokenizer, rows, cfg,
                  ptx_tokens=None, accelerator=None):
@@ -37,11 +38,14 @@ class PPOTrainer:
         self.local = replace(cfg, batch_size=cfg.batch_size // n, minibatch_size=cfg.minibatch_size // n)
         torch.manual_seed(cfg.seed + rank)
         self.rng = np.random.default_rng(cfg.seed + rank)
-        opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, betas=(0.9, 0.95))
+        opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.95))
         value_opt = torch.optim.AdamW(value_model.parameters(), lr=cfg.value_lr, betas=(0.9, 0.95))
         self.policy, self.value, self.opt, self.value_opt = acc.prepare(policy, ValueModel(value_model),
                                                                         opt, value_opt)
-        self.ref, self.reward = ref_policy.to(acc.device).eval(), reward_model.to(acc.device).eval()
+        self.ref = ref_policy.to(acc.device).eval() if ref_policy is not None else None
+        if ref_policy is None and not hasattr(self.unwrapped_policy, "disable_adapter"):
+            raise ValueError("ref_policy=None needs a peft (LoRA) policy: its base, adapters off, is the reference")
+        self.reward = reward_model.to(acc.device).eval()
         self.ptx_gen = torch.Generator().manual_seed(cfg.seed + rank)
         self.ptx = corpus_batches(ptx_tokens, cfg.ptx_seq_len, self.local.minibatch_size, generator=self.ptx_gen) \
             if cfg.ptx_coef and ptx_tokens is not None else None
