@@ -20,6 +20,16 @@ def _common(p):
     p.add_argument("--out", default=None, help="output folder (default: runs/<preset>)")
 
 
+def _hub(p):
+    g = p.add_argument_group("hub presets (colab-t4, a100): each a hub name or a local path; "
+                             "lists are comma-separated")
+    for flag, what in (("--policies", "policy models, smallest first"), ("--baseline", "the large base model"),
+                       ("--reward-model", "RM (and value) base"), ("--sft-data", "demonstrations (Dolly schema)"),
+                       ("--rm-data", "comparisons (OpenAssistant, HH-RLHF, ours)"),
+                       ("--ppo-prompts", "datasets whose prompts PPO samples"), ("--gold-judge", "the judge RM")):
+        g.add_argument(flag, help=f"{what} (default: the preset's)")
+
+
 def _resume(p, where):
     p.add_argument("--resume", action="store_true",
                    help=f"continue an interrupted run from the newest checkpoint in {where}")
@@ -35,15 +45,18 @@ def parser():
     _common(world)
     sft = sub.add_parser("sft", help="step 1: supervised fine-tuning on demonstrations (trl.SFTTrainer)")
     _common(sft)
+    _hub(sft)
     _resume(sft, "OUT/sft/checkpoints and progress.json")
     sft.add_argument("--model", help="a model folder or hub name (default: every world base model)")
     sft.add_argument("--dataset", help="demonstrations: our JSONL, a Dolly-schema JSONL, or a hub name "
                                        "(default: the world's)")
     rm = sub.add_parser("rm", help="step 2: comparisons of SFT samples and one K-way reward model")
     _common(rm)
+    _hub(rm)
     _resume(rm, "OUT/rm/checkpoints (and an interrupted SFT stage)")
     ppo = sub.add_parser("ppo", help="step 3: PPO with a per-token KL penalty, and PPO-ptx")
     _common(ppo)
+    _hub(ppo)
     ppo.add_argument("--kl-coef", type=float, help="β, the per-token KL coefficient")
     ppo.add_argument("--ptx-coef", type=float, help="γ_ptx, the pretraining-loss coefficient (0 = PPO)")
     ppo.add_argument("--iterations", type=int, help="PPO iterations (default: the preset's)")
@@ -53,10 +66,13 @@ def parser():
     ppo.add_argument("--name", default="ppo", help="output folder under --out (default: ppo); "
                      "e.g. ppo_beta0 for a variant kept beside the main run")
     _resume(ppo, "OUT/<name>/checkpoints")
-    _common(sub.add_parser("eval", help="step 4: every model of --out judged on held-out prompts -> "
-                                        "report.json (headline, Figure 1, claims) and figures/figure1.png"))
+    ev = sub.add_parser("eval", help="step 4: every model of --out judged on held-out prompts -> "
+                                     "report.json (headline, Figure 1, claims) and figures/figure1.png")
+    _common(ev)
+    _hub(ev)
     rep = sub.add_parser("reproduce", help="world -> sft -> rm -> ppo -> ppo_ptx -> eval, skipping done stages")
     _common(rep)
+    _hub(rep)
     rep.add_argument("--rounds", type=int, default=0, help="iterated rounds after the first: new comparisons "
                      "from the current PPO policy, RM retrained on all, PPO continued (default 0)")
     rep.add_argument("--full", action="store_true", help="also PPO and PPO-ptx of the next two sizes and two more "
@@ -122,10 +138,36 @@ def _stale(report, out):
     return any(p.stat().st_mtime > report.stat().st_mtime for p in runs)
 
 
+def _run_hub(args, preset):
+    """The hub presets: the same stages on real models and data (hub.py)."""
+    from dataclasses import replace
+    from . import hub
+    names = {k: vars(args).pop(k, None) for k in hub.NAMES}
+    preset = hub.with_names(preset, **names)
+    ppo = {k: v for k, v in (("kl_coef", getattr(args, "kl_coef", None)), ("iterations", getattr(args, "iterations", None)),
+                             ("lr", getattr(args, "lr", None)), ("seed", getattr(args, "seed", None))) if v is not None}
+    preset = replace(preset, ppo=replace(preset.ppo, **ppo))
+    out = _out(args)
+    if args.command == "reproduce":
+        hub.reproduce(preset, out)
+    elif args.command == "eval":
+        hub.run_eval(preset, out)
+    else:
+        getattr(hub, f"run_{args.command}")(preset, out, resume=args.resume)
+    return 0
+
+
 def main(argv=None):
-    args = parser().parse_args(argv)
+    from .hub import NAMES
+    ap = parser()
+    args = ap.parse_args(argv)
     quiet_transformers()
     preset = get_preset(args.preset)
+    if preset.hub is not None and args.command != "world":
+        return _run_hub(args, preset)
+    given = [f"--{k.replace('_', '-')}" for k in NAMES if getattr(args, k, None) is not None]
+    if given:
+        ap.error(f"{', '.join(given)} only apply to the hub presets (colab-t4, a100), not {args.preset!r}")
     if args.command == "world":
         from .world.build import build_world, write_data
         if args.action == "data":
@@ -138,7 +180,7 @@ def main(argv=None):
     if args.command in RUNNERS:
         from importlib import import_module
         module, name = RUNNERS[args.command]
-        options = {k: v for k, v in vars(args).items() if k not in ("command", "preset", "out")}
+        options = {k: v for k, v in vars(args).items() if k not in ("command", "preset", "out", *NAMES)}
         getattr(import_module(f".{module}", __package__), name)(preset, _out(args), **options)
         return 0
     return reproduce(preset, _out(args), full=args.full, rounds=args.rounds)

@@ -63,6 +63,7 @@ class SFTConfig:
     eval_batch_size: int = 64
     max_new_tokens: int = 24           # as the world's evaluation
     gradient_checkpointing: bool = False  # TRL defaults to True; tiny models are not memory-bound
+    optim: str = "adamw_torch"         # HF optimizer name; "adamw_bnb_8bit" halves optimizer state (full FT)
     lora_r: int = 0                    # 0: full fine-tuning; > 0: LoRA rank (peft; hub presets)
     lora_alpha: int = 16
     lora_dropout: float = 0.05
@@ -104,6 +105,7 @@ class RewardConfig:
     eval_batch_size: int = 128
     save_every: int = 50               # steps between checkpoints (resume after a disconnect)
     keep_checkpoints: int = 2          # the last N are kept while training
+    gradient_checkpointing: bool = False  # recompute activations in backward (hub presets: memory)
     seed: int = 0
 
 
@@ -138,6 +140,8 @@ class PPOConfig:
     max_grad_norm: float = 1.0
     max_new_tokens: int = 24           # as the world's evaluation
     max_length: int = 128
+    lora_r: int = 0                    # > 0: train LoRA adapters; the reference is the base with them off
+    gradient_checkpointing: bool = False  # recompute activations in backward (hub presets: memory)
     forward_batch_size: int = None     # rows per forward pass of a rollout; None = the whole batch.
                                        # Hub presets: the minibatch, so (B, T, V) logits never exist at once
     ptx_seq_len: int = 64              # corpus windows for the pretraining term
@@ -183,18 +187,9 @@ class HubConfig:
     ppo_prompts: tuple = ("OpenAssistant/oasst1", "Anthropic/hh-rlhf")  # prompts of the RM data's train split
     gold_judge: str = "OpenAssistant/reward-model-deberta-v3-large-v2"  # a public RM standing in for the
                                        # held-out labelers (§3.4); trained on other data than our RM
-    lora_r: int = 16                   # LoRA rank of the policy; 0 = full fine-tuning
-    lora_alpha: int = 32
-    load_in_8bit: bool = False         # policy base in 8-bit (only adapters train); the policies fit in 16-bit
-    optimizer: str = "adamw_torch"     # "adamw_8bit" (bitsandbytes) halves optimizer state for full fine-tuning
-    gradient_checkpointing: bool = True  # recompute activations in backward: ~30 % slower, far less memory
+    baseline_batch_size: int = 16      # generation batch of the 8-bit baseline (its KV cache)
     max_prompt_tokens: int = 256       # prompts are cut from the left (the latest turns are kept)
-    max_new_tokens: int = 128          # response budget of rollouts and evaluation
-    sft_batch_size: int = 8            # sequences per step (App. C: 32)
-    rm_batch_prompts: int = 4          # prompts per step, each with all its K responses (App. C: 64)
-    ppo_batch_size: int = 64           # episodes per rollout (App. C: 512)
-    ppo_minibatch_size: int = 8        # App. C: 64
-    eval_batch_size: int = 16          # generation batch of the evaluation phases
+    eval_prompts: int = 200            # held-out prompts judged for the headline and Figure 1
     gpu_gib: float = 15.0              # usable memory of the card (a T4 shows 15.0 GiB)
 
 
@@ -242,15 +237,29 @@ PRESETS = {
                     eval=EvalConfig(prompts=48, nll_windows=32), rounds=RoundsConfig(ppo_iterations=2)),
     "cpu": Preset("cpu", _CPU, "the offline default: a laptop CPU in minutes"),
 }
+# Hub presets: real models and data (HubConfig), stage configs for 100M-1B models on one card.
 _T4 = HubConfig()
+_HUB_SFT = SFTConfig(epochs=2, lr=2e-4, batch_size=8, max_length=384, eval_prompts=64, eval_batch_size=16,
+                     max_new_tokens=128, gradient_checkpointing=True, lora_r=16, lora_alpha=32)
+# ^ 2 epochs of Dolly (15k demos, ~1.2× the paper's 13k); LoRA's usual 2e-4 (App. C's 9.65e-6 is full FT at 1.3B)
+_HUB_RM = RewardConfig(epochs=1, lr=1e-5, batch_prompts=4, max_length=384, eval_batch_size=16,
+                       gradient_checkpointing=True)  # App. C: 1 epoch, 9e-6 at 6B
+_HUB_PPO = PPOConfig(kl_coef=0.02, lr=1e-5, value_lr=1e-5, iterations=200, batch_size=64, minibatch_size=8,
+                     forward_batch_size=8, max_new_tokens=128, max_length=384, lora_r=16,
+                     gradient_checkpointing=True, ptx_run_coef=0.0)  # App. C: β 0.02; no pretraining corpus
+_HUB_EVAL = EvalConfig(prompts=200, samples=1)
 PRESETS["colab-t4"] = Preset("colab-t4", _GPU, "one 16 GB GPU (Colab T4): Pythia 70M-410M policies, "
-                             "Pythia-6.9B in 8-bit as the large base model", hub=_T4)
+                             "Pythia-6.9B in 8-bit as the large base model", hub=_T4,
+                             sft=_HUB_SFT, rm=_HUB_RM, ppo=_HUB_PPO, eval=_HUB_EVAL)
 PRESETS["a100"] = Preset("a100", replace(_GPU, scale=4), "one A100 (40 GB): Pythia 70M-1B policies, "
                          "Pythia-12B in 8-bit", hub=replace(
                              _T4, policies=(*_T4.policies, "EleutherAI/pythia-1b-deduped"),
                              baseline="EleutherAI/pythia-12b-deduped", reward_model="EleutherAI/pythia-410m-deduped",
-                             max_prompt_tokens=384, sft_batch_size=16, rm_batch_prompts=8,
-                             ppo_batch_size=128, ppo_minibatch_size=16, eval_batch_size=32, gpu_gib=39.0))
+                             max_prompt_tokens=384, baseline_batch_size=32, gpu_gib=39.0),
+                         sft=replace(_HUB_SFT, batch_size=16, max_length=512), rm=replace(_HUB_RM, batch_prompts=8,
+                                                                                         max_length=512),
+                         ppo=replace(_HUB_PPO, batch_size=128, minibatch_size=16, forward_batch_size=16, max_length=512),
+                         eval=_HUB_EVAL)
 
 
 def get_preset(name):

@@ -163,54 +163,60 @@ def plan(preset, dtype="float16", k_max=9):
     if hub is None:
         raise ValueError(f"preset {preset.name!r} is an offline-world preset; memory.plan is for the hub "
                          "presets (colab-t4, a100)")
-    seq = hub.max_prompt_tokens + hub.max_new_tokens
-    common = dict(dtype=dtype, checkpointing=hub.gradient_checkpointing, optimizer=hub.optimizer)
+    sft, rmc, ppo = preset.sft, preset.rm, preset.ppo
+    sft_seq, rm_seq, ppo_seq = sft.max_length, rmc.max_length, hub.max_prompt_tokens + ppo.max_new_tokens
     name = hub.policies[-1]  # the largest policy is the one that has to fit
     policy, rm = shape(model_config(name)), shape(model_config(hub.reward_model), head="classifier")
-    train = dict(bits=8 if hub.load_in_8bit else None, train="lora" if hub.lora_r else "full", lora_r=hub.lora_r)
-    models = [estimate(name, "policy", "sft", policy, **train, batch=hub.sft_batch_size, seq=seq, **common),
-              estimate(hub.reward_model, "reward_model", "rm", rm, train="full",
-                       batch=hub.rm_batch_prompts * k_max, seq=seq, **common)]
+
+    def train(cfg, seq, batch, rows=0):
+        lora = getattr(cfg, "lora_r", 0)
+        return dict(bits=8 if getattr(cfg, "load_in_8bit", False) else None, train="lora" if lora else "full",
+                    lora_r=lora, checkpointing=cfg.gradient_checkpointing, seq=seq, batch=batch, generate=rows,
+                    optimizer="adamw_8bit" if getattr(cfg, "optim", "") == "adamw_bnb_8bit" else "adamw_torch")
+    models = [estimate(name, "policy", "sft", policy, **train(sft, sft_seq, sft.batch_size), dtype=dtype),
+              estimate(hub.reward_model, "reward_model", "rm", rm, **train(rmc, rm_seq, rmc.batch_prompts * k_max),
+                       dtype=dtype)]
+    value = dict(train="full", checkpointing=ppo.gradient_checkpointing, seq=ppo_seq, dtype=dtype)
     for phase in ("ppo_rollout", "ppo_update"):
         update = phase == "ppo_update"
-        batch = hub.ppo_minibatch_size if update else 0
-        pol = estimate(name, "policy", phase, policy, **train, batch=batch, seq=seq,
-                       generate=0 if update else hub.ppo_batch_size, **common)
-        models += [pol, estimate(hub.reward_model, "reward_model", phase, rm, **common),
-                   estimate(hub.reward_model, "value_model", phase, rm, train="full", batch=batch, seq=seq, **common)]
-        if not update:  # log-probs of the rollout, a minibatch at a time (PPOConfig.forward_batch_size)
-            pol.activations_gib = hub.ppo_minibatch_size * seq * policy.vocab * 8 / GIB
-        if not hub.lora_r:  # full fine-tuning keeps a frozen copy as the KL reference
-            models.append(estimate(name, "reference", phase, policy, bits=train["bits"], **common))
+        pol = estimate(name, "policy", phase, policy, dtype=dtype,
+                       **train(ppo, ppo_seq, ppo.minibatch_size if update else 0, 0 if update else ppo.batch_size))
+        models += [pol, estimate(hub.reward_model, "reward_model", phase, rm, dtype=dtype),
+                   estimate(hub.reward_model, "value_model", phase, rm, batch=ppo.minibatch_size if update else 0,
+                            **value)]
+        if not update:  # log-probs of the rollout, forward_batch_size rows at a time
+            rows = ppo.forward_batch_size or ppo.batch_size
+            pol.activations_gib = rows * ppo_seq * policy.vocab * 8 / GIB
+        if not ppo.lora_r:  # full fine-tuning keeps a frozen copy as the KL reference
+            models.append(estimate(name, "reference", phase, policy, dtype=dtype))
     models += [estimate(hub.baseline, "baseline", "baseline", shape(model_config(hub.baseline)),
-                        bits=hub.baseline_bits, generate=hub.eval_batch_size, seq=seq, **common),
+                        bits=hub.baseline_bits, generate=hub.baseline_batch_size, seq=ppo_seq, dtype=dtype),
                estimate(hub.gold_judge, "gold_judge", "judge",
-                        shape(model_config(hub.gold_judge), head="classifier"), **common)]
+                        shape(model_config(hub.gold_judge), head="classifier"), dtype=dtype)]
     phases = {}
     for m in models:
         phases[m.phase] = phases.get(m.phase, 0.0) + m.total_gib
     result = Plan(preset.name, models, phases, hub.gpu_gib)
-    result.advice = [] if result.fits else advice(result, hub)
+    result.advice = [] if result.fits else advice(result, preset)
     return result
 
 
-def advice(result, hub):
+def advice(result, preset):
     """What to change, largest saving first, for the phase that does not fit."""
     phase = max(result.phases, key=result.phases.get)
     alive = [m for m in result.models if m.phase == phase]
     worst = max(alive, key=lambda m: m.total_gib)
     tips = [f"phase {phase!r} needs {result.phases[phase]:.1f} GiB of {result.budget_gib:g}; "
             f"the largest share is the {worst.role} ({worst.name}, {worst.total_gib:.1f} GiB)"]
-    if phase == "baseline" and hub.baseline_bits == 8:
-        tips.append("baseline_bits=4 (4-bit weights, about half of 8-bit)")
+    if phase == "baseline" and preset.hub.baseline_bits == 8:
+        tips.append("hub.baseline_bits=4 (4-bit weights, about half of 8-bit)")
     if worst.activations_gib > worst.weights_gib:
-        if not hub.gradient_checkpointing:
-            tips.append("gradient_checkpointing=True")
-        tips.append("halve the batch (sft_batch_size / rm_batch_prompts / ppo_minibatch_size) or max_prompt_tokens")
+        tips.append("gradient_checkpointing=True in the stage's config, a smaller batch (sft.batch_size, "
+                    "rm.batch_prompts, ppo.minibatch_size / forward_batch_size) or hub.max_prompt_tokens")
     if worst.kv_cache_gib > 1:
-        tips.append("a smaller ppo_batch_size or eval_batch_size (the KV cache grows with it)")
+        tips.append("a smaller ppo.batch_size or hub.baseline_batch_size (the KV cache grows with it)")
     if worst.training_gib > 1:
-        tips.append("lora_r > 0 for the policy, or optimizer='adamw_8bit'")
+        tips.append("lora_r > 0 for the policy, or sft.optim='adamw_bnb_8bit' (8-bit AdamW)")
     if worst.weights_gib > 1 and phase != "baseline":
-        tips.append("load_in_8bit=True for the policy base, or a smaller model")
+        tips.append("sft.load_in_8bit=True for the policy base, or a smaller model")
     return tips

@@ -37,6 +37,9 @@ class PPOTrainer:
         self.cfg, self.tok, self.rows = cfg, tokenizer, rows
         self.local = replace(cfg, batch_size=cfg.batch_size // n, minibatch_size=cfg.minibatch_size // n)
         torch.manual_seed(cfg.seed + rank)
+        if cfg.gradient_checkpointing:  # recompute activations in backward (rollouts run in eval mode)
+            for model in (policy, value_model):
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.rng = np.random.default_rng(cfg.seed + rank)
         opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.95))
         value_opt = torch.optim.AdamW(value_model.parameters(), lr=cfg.value_lr, betas=(0.9, 0.95))

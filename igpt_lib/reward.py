@@ -88,6 +88,8 @@ def train_reward_model(model, tokenizer, rows, cfg, progress=True, log_every=5, 
     def save():
         return save_state(checkpoint_dir, step, {"rm": model}, {"rm": opt}, {"torch_rng": torch.get_rng_state()},
                           {"logs": logs}, keep=cfg.keep_checkpoints)
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.train()
     bar = tqdm(total=len(starts), initial=step, desc="reward model", disable=not progress, leave=False)
     while step < len(starts):

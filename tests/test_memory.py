@@ -42,7 +42,7 @@ def test_a_card_too_small_gets_advice_for_its_largest_phase():
 
 def test_full_fine_tuning_counts_a_reference_copy_and_more_training_state():
     preset = get_preset("colab-t4")
-    full = plan(replace(preset, hub=replace(preset.hub, lora_r=0)))
+    full = plan(replace(preset, ppo=replace(preset.ppo, lora_r=0)))
     assert "reference" in {m.role for m in full.models}
     assert full.phases["ppo_update"] > plan(preset).phases["ppo_update"] + 4  # 16-20 B per 405M params
 
