@@ -145,7 +145,24 @@ def main():
     from igpt_lib.memory import plan
     for preset in ("colab-t4", "a100"):  # the estimates beside the measurements
         replace_between(ROOT / "docs" / "memory.md", f"plan-{preset}", plan(preset).table())
-    print(f"wrote {out.relative_to(ROOT)} and docs/memory.md")
+    replace_between(ROOT / "README.md", "gpu-presets", presets_table())
+    print(f"wrote {out.relative_to(ROOT)}, docs/memory.md and README's GPU presets table")
+
+
+def presets_table():
+    """README: each hub preset's models, the headline's parameter ratio and the plan's peaks."""
+    from igpt_lib.config import PRESETS
+    from igpt_lib.memory import model_config, plan, shape
+    rows = ["| preset | policies | large base model | headline ratio (paper 135×) | est. peak per phase, GiB "
+            "| largest / card |", "|---|---|---|---:|---|---:|"]
+    for name in ("colab-t4", "a100"):
+        hub, p = PRESETS[name].hub, plan(name)
+        ratio = shape(model_config(hub.baseline)).params / shape(model_config(hub.policies[0])).params
+        phases = ", ".join(f"{k} {v:.1f}" for k, v in p.phases.items())
+        rows.append(f"| `{name}` | {', '.join(n.split('/')[-1] for n in hub.policies)} | "
+                    f"{hub.baseline.split('/')[-1]} ({hub.baseline_bits}-bit) | {ratio:.0f}× | {phases} | "
+                    f"{p.total_gib:.1f} / {hub.gpu_gib:g} |")
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":

@@ -60,6 +60,12 @@ def test_a_local_model_folder_is_read_with_autoconfig(tmp_path):
     assert shp.layers == 2 and shp.vocab == 100 and shp.params > 0
 
 
+def test_readme_presets_table_is_the_plans(memory_check):
+    mc, _ = memory_check
+    readme = (BENCH.parent / "README.md").read_text()
+    assert mc.presets_table() in readme  # regenerate with: python bench/memory_check.py
+
+
 @pytest.fixture(scope="module")
 def memory_check(tmp_path_factory):
     """bench/memory_check.py and a random model of Pythia-70M's architecture saved for it."""
