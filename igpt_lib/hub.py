@@ -143,6 +143,10 @@ def run_ppo(preset, out, resume=False, log=print, progress=True):
     hub, cfg, out, start = preset.hub, preset.ppo, Path(out), time.time()
     sft_dir = out / "sft" / short(hub.policies[0])
     tok = load_tokenizer(sft_dir)
+    tok.truncation_side = "left"  # the RM reads the last token: cut the prompt's start, never the response
+    if load_tokenizer(out / "rm").get_vocab() != tok.get_vocab():  # rollouts are scored with the policy's ids
+        raise ValueError(f"the reward model ({hub.reward_model}) and the policy ({hub.policies[0]}) use different "
+                         "tokenizers; PPO scores the policy's token ids, so pick an RM base of the policy's family")
     policy = load_causal_lm(sft_dir, load_in_8bit=preset.sft.load_in_8bit)
     ref = None  # LoRA: the SFT weights under the adapters are the reference (no second copy)
     if cfg.lora_r:

@@ -194,3 +194,13 @@ def test_cli_hub_names_override_the_preset(monkeypatch, tmp_path):
         main(["eval", "--preset", "smoke", "--out", str(tmp_path), "--policies", "a"])
     with pytest.raises(ValueError, match="unknown hub name"):
         hub.with_names(seen["preset"], policy="x")
+
+
+def test_ppo_refuses_an_rm_with_another_tokenizer(hub_files, smoke_world, tmp_path):
+    import shutil
+    from igpt_lib import hub
+    preset, out = _hub_preset(hub_files), tmp_path / "run"
+    shutil.copytree(hub_files["policy-s"], out / "sft" / "policy-s")
+    load_tokenizer(smoke_world[0] / "world" / "tokenizer").save_pretrained(out / "rm")  # the world's word vocabulary
+    with pytest.raises(ValueError, match="different tokenizers"):
+        hub.run_ppo(preset, out, log=lambda *a: None, progress=False)
