@@ -138,10 +138,21 @@ def _stale(report, out):
     return any(p.stat().st_mtime > report.stat().st_mtime for p in runs)
 
 
-def _run_hub(args, preset):
+# Offline-world options the hub stages do not take (an error, never silently ignored)
+NOT_ON_HUB = (("--model", "model"), ("--dataset", "dataset"), ("--ptx-coef", "ptx_coef"), ("--policy", "policy"),
+              ("--rounds", "rounds"), ("--full", "full"))
+
+
+def _run_hub(ap, args, preset):
     """The hub presets: the same stages on real models and data (hub.py)."""
     from dataclasses import replace
     from . import hub
+    given = [flag for flag, key in NOT_ON_HUB if getattr(args, key, None) not in (None, False, 0)]
+    if getattr(args, "name", "ppo") != "ppo":
+        given.append("--name")
+    if given:
+        ap.error(f"{', '.join(given)} not available with the hub preset {args.preset!r} (use --policies, "
+                 "--sft-data, ... to change its models and data)")
     names = {k: vars(args).pop(k, None) for k in hub.NAMES}
     preset = hub.with_names(preset, **names)
     ppo = {k: v for k, v in (("kl_coef", getattr(args, "kl_coef", None)), ("iterations", getattr(args, "iterations", None)),
@@ -164,7 +175,7 @@ def main(argv=None):
     quiet_transformers()
     preset = get_preset(args.preset)
     if preset.hub is not None and args.command != "world":
-        return _run_hub(args, preset)
+        return _run_hub(ap, args, preset)
     given = [f"--{k.replace('_', '-')}" for k in NAMES if getattr(args, k, None) is not None]
     if given:
         ap.error(f"{', '.join(given)} only apply to the hub presets (colab-t4, a100), not {args.preset!r}")

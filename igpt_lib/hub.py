@@ -12,6 +12,7 @@ held-out labelers, and SFT keeps its last epoch (no scorer to select by).
 """
 import gc
 import json
+import shutil
 import time
 import zlib
 from dataclasses import asdict
@@ -88,10 +89,11 @@ def run_sft(preset, out, resume=False, log=print, progress=True):
     hub, cfg, out = preset.hub, preset.sft, Path(out)
     train, val = split_by_user(load_demonstrations_any(hub.sft_data))
     (out / "sft").mkdir(parents=True, exist_ok=True)
-    summary = {}
+    progress_path = out / "sft" / "progress.json"  # sizes done; summary.json (the stage's marker) comes last
+    summary = json.loads(progress_path.read_text()) if progress_path.exists() else {}
     for name in hub.policies:
         folder = out / "sft" / short(name)
-        if (folder / "config.json").exists() or (folder / "adapter_config.json").exists():
+        if short(name) in summary:
             log(f"sft {short(name)}: already in {folder}; skipped")
             continue
         log(f"sft {short(name)}: {len(train)} demonstrations, {cfg.epochs} epochs, LoRA r = {cfg.lora_r}")
@@ -99,7 +101,10 @@ def run_sft(preset, out, resume=False, log=print, progress=True):
                                          folder, short(name), out / "sft" / "metrics.jsonl", scorer=None,
                                          progress=progress, checkpoint_dir=out / "sft" / "checkpoints" / short(name),
                                          resume=resume)
+        write_json(progress_path, summary)
+        shutil.rmtree(out / "sft" / "checkpoints" / short(name), ignore_errors=True)  # its outputs are complete
     write_json(out / "sft" / "summary.json", {"models": summary, "config": asdict(cfg)})
+    progress_path.unlink()
     return summary
 
 

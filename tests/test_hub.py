@@ -192,6 +192,8 @@ def test_cli_hub_names_override_the_preset(monkeypatch, tmp_path):
     assert h.baseline == "EleutherAI/pythia-6.9b-deduped"  # the rest stays the preset's
     with pytest.raises(SystemExit):  # hub names on an offline preset are an error, not ignored
         main(["eval", "--preset", "smoke", "--out", str(tmp_path), "--policies", "a"])
+    with pytest.raises(SystemExit):  # world-only options are refused on a hub preset
+        main(["reproduce", "--preset", "colab-t4", "--out", str(tmp_path), "--full"])
     with pytest.raises(ValueError, match="unknown hub name"):
         hub.with_names(seen["preset"], policy="x")
 
