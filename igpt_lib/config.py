@@ -63,7 +63,7 @@ class SFTConfig:
     eval_batch_size: int = 64
     max_new_tokens: int = 24           # as the world's evaluation
     gradient_checkpointing: bool = False  # TRL defaults to True; tiny models are not memory-bound
-    optim: str = "adamw_torch"         # HF optimizer name; "adamw_bnb_8bit" halves optimizer state (full FT)
+    optim: str = "adamw_torch_fused"   # HF optimizer name (HF's default); "adamw_bnb_8bit" halves optimizer state
     lora_r: int = 0                    # 0: full fine-tuning; > 0: LoRA rank (peft; hub presets)
     lora_alpha: int = 16
     lora_dropout: float = 0.05
