@@ -34,9 +34,11 @@ def status(field):  # kB lines of /proc/self/status
 cuda = device == "cuda"
 auto = AutoModelForSequenceClassification if args.get("head") == "classifier" else AutoModelForCausalLM
 kw = {"num_labels": 1} if args.get("head") == "classifier" else {}
-if args.get("bits"):
-    kw["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
-model = auto.from_pretrained(folder, dtype=torch.float16 if cuda else torch.float32, **kw).to(device)
+if args.get("bits"):  # quantised models are placed at load time (.to() is refused for them on a GPU)
+    kw |= {"quantization_config": BitsAndBytesConfig(load_in_8bit=True), "device_map": {"": device}}
+model = auto.from_pretrained(folder, dtype=torch.float16 if cuda else torch.float32, **kw)
+if not args.get("bits"):
+    model = model.to(device)
 model.config.pad_token_id = 0
 # Loading has its own transient peak (file pages, conversion): the baseline is everything the
 # process holds except the model's tensors, and the high-water mark starts again from here.

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import tempfile
+import zlib
 from pathlib import Path
 
 SCHEMAS = {
@@ -232,3 +233,10 @@ def recover_torn_tail(path):
     Path(f"{path}.torn").write_bytes(tail)
     _atomic_write(path, (head + b"\n").decode("utf-8") if head else "")
     return tail.decode("utf-8", errors="replace")
+
+
+def split_by_user(rows, val_frac=0.05):
+    """(train, val): a deterministic split by user_id (crc32), so no user is on both sides (§3.2);
+    for hub datasets, whose files come without our split."""
+    is_val = [zlib.crc32(str(r["user_id"]).encode()) % 1000 < val_frac * 1000 for r in rows]
+    return [r for r, v in zip(rows, is_val) if not v], [r for r, v in zip(rows, is_val) if v]

@@ -14,14 +14,13 @@ import gc
 import json
 import shutil
 import time
-import zlib
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .data import load_comparisons, load_demonstrations_any, write_json, write_jsonl
+from .data import load_comparisons, load_demonstrations_any, split_by_user, write_json, write_jsonl
 
 
 def short(name):
@@ -46,12 +45,6 @@ def with_names(preset, **names):
         if isinstance(given.get(key), str):
             given[key] = tuple(x.strip() for x in given[key].split(",") if x.strip())
     return replace(preset, hub=replace(preset.hub, **given))
-
-
-def split_by_user(rows, val_frac=0.05):
-    """(train, val): a deterministic split by user_id (crc32), so no user is on both sides (§3.2)."""
-    is_val = [zlib.crc32(str(r["user_id"]).encode()) % 1000 < val_frac * 1000 for r in rows]
-    return [r for r, v in zip(rows, is_val) if not v], [r for r, v in zip(rows, is_val) if v]
 
 
 def comparisons(hub):
@@ -111,9 +104,10 @@ def run_sft(preset, out, resume=False, log=print, progress=True):
 def run_rm(preset, out, resume=False, log=print, progress=True):
     """Step 2: one K-way RM from `hub.reward_model` on `hub.rm_data` → OUT/rm/."""
     from .models import load_tokenizer, save_checkpoint
-    from .reward import evaluate, load_reward_model, normalise, score_sets, train_reward_model
+    from .reward import _refuse_unless_resume, evaluate, load_reward_model, normalise, score_sets, train_reward_model
     from .utils import set_seed
     hub, cfg, out, start = preset.hub, preset.rm, Path(out), time.time()
+    _refuse_unless_resume(out / "rm" / "checkpoints", resume)  # never overwrite an interrupted run's state
     train, val = comparisons(hub)
     tok = load_tokenizer(hub.reward_model)
     tok.truncation_side = "left"  # the RM reads the last token: cut the prompt's start, never the response
@@ -144,8 +138,9 @@ def run_ppo(preset, out, resume=False, log=print, progress=True):
     from transformers import AutoModelForCausalLM
     from .models import load_causal_lm, load_tokenizer, lora_config, save_checkpoint
     from .ppo_trainer import PPOTrainer
-    from .reward import load_reward_model
+    from .reward import _refuse_unless_resume, load_reward_model
     hub, cfg, out, start = preset.hub, preset.ppo, Path(out), time.time()
+    _refuse_unless_resume(out / "ppo" / "checkpoints", resume)  # never overwrite an interrupted run's state
     sft_dir = out / "sft" / short(hub.policies[0])
     tok = load_tokenizer(sft_dir)
     tok.truncation_side = "left"  # the RM reads the last token: cut the prompt's start, never the response
@@ -243,7 +238,8 @@ def run_eval(preset, out, log=print, progress=True):
         log(f"eval: responses of {label}" + (f" ({bits}-bit)" if bits else ""))
         ys[label] = _generate(path, rows, preset.ppo.max_new_tokens, cfg, hub.baseline_batch_size, bits)
     log(f"eval: judging {len(rows)} prompts × {len(ys)} models with {hub.gold_judge}")
-    scores = {k: judge_scores(hub.gold_judge, [(r["prompt"], y) for r, y in zip(rows, v)]) for k, v in ys.items()}
+    flat = judge_scores(hub.gold_judge, [(r["prompt"], y) for v in ys.values() for r, y in zip(rows, v)])
+    scores = {k: flat[i * len(rows):(i + 1) * len(rows)] for i, k in enumerate(ys)}  # one load of the judge
     params = {short(n): shape(model_config(n)).params for n in (*hub.policies, hub.baseline)}
     policy, baseline = f"PPO-{short(hub.policies[0])}", f"GPT-{short(hub.baseline)}"
     reference = f"SFT-{short(hub.policies[-1])}"

@@ -81,15 +81,20 @@ def response_logprobs(model, input_ids, attention_mask, query_len):
     return logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1), logits
 
 
+def shared_base(policy):
+    """`policy` itself when it can switch its LoRA adapters off (peft), else a clear error."""
+    if not hasattr(policy, "disable_adapter"):
+        raise ValueError("ref_policy=None needs a peft (LoRA) policy: its base, adapters off, is the reference")
+    return policy
+
+
 def reference_logprobs(policy, ref_policy, input_ids, attention_mask, query_len):
     """log π_SFT(response token) (B, T): the frozen reference model, or, when `ref_policy` is
     None, the policy with its LoRA adapters switched off. Then the reference is the shared
     base (the SFT weights under the PPO adapter) and no second copy is held (hub presets)."""
     if ref_policy is not None:
         return response_logprobs(ref_policy, input_ids, attention_mask, query_len)[0]
-    if not hasattr(policy, "disable_adapter"):
-        raise ValueError("ref_policy=None needs a peft (LoRA) policy: its base, adapters off, is the reference")
-    with policy.disable_adapter():
+    with shared_base(policy).disable_adapter():
         return response_logprobs(policy, input_ids, attention_mask, query_len)[0]
 
 

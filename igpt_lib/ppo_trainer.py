@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from .checkpoint import latest, load_state, save_state
-from .ppo import EMA, AdaptiveKLController, ValueModel, corpus_batches, ppo_update, rollout, rollout_stats
+from .ppo import (EMA, AdaptiveKLController, ValueModel, corpus_batches, ppo_update, rollout, rollout_stats,
+                  shared_base)
 from .world.gold import gold_score
 
 MUST_BE_FINITE = ("score", "kl", "policy_loss", "value_loss")  # explained variance may be NaN
@@ -46,8 +47,8 @@ class PPOTrainer:
         self.policy, self.value, self.opt, self.value_opt = acc.prepare(policy, ValueModel(value_model),
                                                                         opt, value_opt)
         self.ref = ref_policy.to(acc.device).eval() if ref_policy is not None else None
-        if ref_policy is None and not hasattr(self.unwrapped_policy, "disable_adapter"):
-            raise ValueError("ref_policy=None needs a peft (LoRA) policy: its base, adapters off, is the reference")
+        if ref_policy is None:
+            shared_base(self.unwrapped_policy)  # fail now, not at the first rollout
         self.reward = reward_model.to(acc.device).eval()
         self.ptx_gen = torch.Generator().manual_seed(cfg.seed + rank)
         self.ptx = corpus_batches(ptx_tokens, cfg.ptx_seq_len, self.local.minibatch_size, generator=self.ptx_gen) \

@@ -161,13 +161,6 @@ def _cut_metrics(metrics_path, size, checkpoint):
     return [r for _, r in keep if r["size"] == size]
 
 
-def _split_by_user(rows, val_frac=0.05):
-    """Deterministic split of foreign demonstrations by user_id (hash), for hub datasets."""
-    import zlib
-    is_val = [zlib.crc32(r["user_id"].encode()) % 1000 < val_frac * 1000 for r in rows]
-    return [r for r, v in zip(rows, is_val) if not v], [r for r, v in zip(rows, is_val) if v]
-
-
 def _data(out, cfg, dataset):
     """(train, val, eval rows, scorer): the world's demonstrations unless `dataset` is given."""
     wdata = Path(out) / "world" / "data"
@@ -175,8 +168,8 @@ def _data(out, cfg, dataset):
         from .data import load_demonstrations, load_prompts
         train, val = (load_demonstrations(wdata / f"demonstrations.{s}.jsonl") for s in ("train", "val"))
         return train, val, load_prompts(wdata / "prompts.val.jsonl")[: cfg.eval_prompts], gold_scorer
-    from .data import load_demonstrations_any
-    train, val = _split_by_user(load_demonstrations_any(dataset))
+    from .data import load_demonstrations_any, split_by_user
+    train, val = split_by_user(load_demonstrations_any(dataset))
     return train, val, val[: cfg.eval_prompts], gold_scorer if _checkable(val) else None
 
 

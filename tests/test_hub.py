@@ -206,3 +206,15 @@ def test_ppo_refuses_an_rm_with_another_tokenizer(hub_files, smoke_world, tmp_pa
     load_tokenizer(smoke_world[0] / "world" / "tokenizer").save_pretrained(out / "rm")  # the world's word vocabulary
     with pytest.raises(ValueError, match="different tokenizers"):
         hub.run_ppo(preset, out, log=lambda *a: None, progress=False)
+
+
+def test_hub_stages_refuse_an_interrupted_runs_checkpoints_without_resume(hub_files, tmp_path):
+    from igpt_lib import hub
+    preset, out = _hub_preset(hub_files), tmp_path / "run"
+    from igpt_lib.checkpoint import PREFIX
+    for stage in ("rm", "ppo"):
+        found = out / stage / "checkpoints" / f"{PREFIX}000005"
+        found.mkdir(parents=True)
+        (found / "state.json").write_text("{}")  # a complete checkpoint, as save_state leaves it
+        with pytest.raises(FileExistsError, match="--resume"):
+            getattr(hub, f"run_{stage}")(preset, out, log=lambda *a: None, progress=False)
