@@ -1,9 +1,12 @@
-"""Wall time of `world build` with a cold model cache, per preset: the issue-2 goals
-(smoke ≤ 60 s, cpu ≤ 10 min on 2 cores). Writes bench/results/world_build.json.
+"""Wall time of `world build` with a cold model cache and the base models pretrained here
+(`--pretrain`: the shipped ones in data/base_models are not used), per preset: the issue-2 goals
+(smoke ≤ 60 s, cpu ≤ 10 min on 2 cores). Also checks that the models it pretrained are
+byte-equal to the shipped ones. Writes bench/results/world_build.json.
 
     .venv/bin/python bench/world_build.py [--presets smoke cpu]
 """
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -14,6 +17,17 @@ import time
 from pathlib import Path
 
 GOALS_S = {"smoke": 60, "cpu": 600}
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _matches_shipped(cache):
+    """{model folder: weights byte-equal to data/base_models'} for the models the kit ships."""
+    shipped = Path(__file__).resolve().parents[1] / "data" / "base_models"
+    return {p.name: _sha(p / "model.safetensors") == _sha(shipped / p.name / "model.safetensors")
+            for p in sorted(cache.iterdir()) if (shipped / p.name).is_dir()}
 
 
 def main():
@@ -27,16 +41,18 @@ def main():
             env = {**os.environ, "IGPT_CACHE": str(Path(tmp) / "cache")}  # cold cache
             start = time.time()
             subprocess.run([sys.executable, "-m", "igpt_lib", "world", "build", "--preset", preset,
-                            "--out", str(Path(tmp) / "out")], env=env, check=True,
+                            "--out", str(Path(tmp) / "out"), "--pretrain"], env=env, check=True,
                            stderr=subprocess.DEVNULL)
             wall = time.time() - start
             world = json.loads((Path(tmp) / "out" / "world.json").read_text())
+            shipped = _matches_shipped(Path(tmp) / "cache" / "models")
         results["presets"][preset] = {
             "wall_s": round(wall, 1), "goal_s": GOALS_S.get(preset), "timings": world["timings"],
             "labeler_agreement": world["labeler_agreement"], "param_ratio": world["param_ratio"],
             "base_gold_score": world["base_gold_score"],
-            "base_prompted_gold_score": world["base_prompted_gold_score"]}
-        print(f"{preset:6s} {wall:7.1f} s (goal {GOALS_S.get(preset)} s)")
+            "base_prompted_gold_score": world["base_prompted_gold_score"],
+            "equal_to_shipped": shipped}
+        print(f"{preset:6s} {wall:7.1f} s (goal {GOALS_S.get(preset)} s); equal to the shipped models: {shipped}")
     out = Path(__file__).parent / "results" / "world_build.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print("->", out)

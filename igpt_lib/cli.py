@@ -30,6 +30,11 @@ def _hub(p):
         g.add_argument(flag, help=f"{what} (default: the preset's)")
 
 
+def _pretrain(p):
+    p.add_argument("--pretrain", action="store_true", help="pretrain the base models here even where the kit "
+                   "ships them (data/base_models; ~400 s on 2 cores for the cpu preset)")
+
+
 def _resume(p, where):
     p.add_argument("--resume", action="store_true",
                    help=f"continue an interrupted run from the newest checkpoint in {where}")
@@ -40,9 +45,10 @@ def parser():
     sub = ap.add_subparsers(dest="command", required=True)
     world = sub.add_parser("world", help="the offline world: datasets, labelers, corpus, base models")
     world.add_argument("action", choices=["build", "data"],
-                       help="build: everything (reuses cached base models); "
+                       help="build: everything (reuses shipped or cached base models); "
                             "data: only the datasets and labelers, into --out itself")
     _common(world)
+    _pretrain(world)
     sft = sub.add_parser("sft", help="step 1: supervised fine-tuning on demonstrations (trl.SFTTrainer)")
     _common(sft)
     _hub(sft)
@@ -77,6 +83,7 @@ def parser():
                      "from the current PPO policy, RM retrained on all, PPO continued (default 0)")
     rep.add_argument("--full", action="store_true", help="also PPO and PPO-ptx of the next two sizes and two more "
                      "PPO-ptx seeds of the smallest (Figure 1 at three sizes, seed variance)")
+    _pretrain(rep)
     return ap
 
 
@@ -84,9 +91,10 @@ def _out(args):
     return args.out or f"runs/{args.preset}"
 
 
-def reproduce(preset, out, full=False, rounds=0):
+def reproduce(preset, out, full=False, rounds=0, pretrain=False):
     """Every stage in order, skipping those whose outputs are already in `out`; `full` adds
-    the Figure 1 runs at more sizes and seeds (then evaluation runs again)."""
+    the Figure 1 runs at more sizes and seeds (then evaluation runs again); `pretrain` trains
+    the base models here instead of taking the shipped ones."""
     from pathlib import Path
     from .ppo_trainer import run_ppo
     from .report import run_eval
@@ -95,7 +103,7 @@ def reproduce(preset, out, full=False, rounds=0):
     from .sft import run_sft
     from .world.build import build_world
     start, out = time.time(), Path(out)
-    stages = [("world", out / "world.json", lambda: build_world(preset, out)),
+    stages = [("world", out / "world.json", lambda: build_world(preset, out, force_pretrain=pretrain)),
               ("sft", out / "sft" / "summary.json", lambda: run_sft(preset, out, resume=True)),
               ("rm", out / "rm" / "metrics.json", lambda: run_rm(preset, out, resume=True)),
               ("ppo", out / "ppo" / "summary.json", lambda: run_ppo(preset, out, resume=True)),
@@ -140,7 +148,7 @@ def _stale(report, out):
 
 # Offline-world options the hub stages do not take (an error, never silently ignored)
 NOT_ON_HUB = (("--model", "model"), ("--dataset", "dataset"), ("--ptx-coef", "ptx_coef"), ("--policy", "policy"),
-              ("--rounds", "rounds"), ("--full", "full"))
+              ("--rounds", "rounds"), ("--full", "full"), ("--pretrain", "pretrain"))
 
 
 def _run_hub(ap, args, preset):
@@ -186,7 +194,7 @@ def main(argv=None):
             print(f"world data [{preset.name}] -> {_out(args)}; "
                   f"labeler agreement {agreement['train']:.3f}")
         else:
-            build_world(preset, _out(args))
+            build_world(preset, _out(args), force_pretrain=args.pretrain)
         return 0
     if args.command in RUNNERS:
         from importlib import import_module
@@ -194,7 +202,7 @@ def main(argv=None):
         options = {k: v for k, v in vars(args).items() if k not in ("command", "preset", "out", *NAMES)}
         getattr(import_module(f".{module}", __package__), name)(preset, _out(args), **options)
         return 0
-    return reproduce(preset, _out(args), full=args.full, rounds=args.rounds)
+    return reproduce(preset, _out(args), full=args.full, rounds=args.rounds, pretrain=args.pretrain)
 
 
 if __name__ == "__main__":

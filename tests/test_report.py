@@ -132,3 +132,15 @@ def test_eval_without_a_ppo_run_says_what_to_run(smoke_world, tmp_path):
     shutil.copytree(smoke_world[0], out)
     with pytest.raises(FileNotFoundError, match=r"sft/summary.json: missing; run `python -m igpt_lib sft`"):
         run_eval(get_preset("smoke"), out, log=lambda *a: None)
+
+
+def test_readme_results_equal_the_committed_report():
+    """README's results section is `report.markdown` of docs/report.json, the cpu run's report
+    that `python docs/update_numbers.py` copies there (issue 6: README table equals report.json)."""
+    from pathlib import Path
+    from igpt_lib.report import markdown
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    start, end = "<!-- results:start -->\n", "\n<!-- results:end -->"
+    block = readme[readme.index(start) + len(start):readme.index(end)]
+    assert block == markdown(json.loads((root / "docs" / "report.json").read_text()))

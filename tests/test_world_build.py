@@ -1,6 +1,8 @@
 """The smoke world end to end: world.json, reloadable models, cache, determinism."""
 import json
+import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -56,3 +58,46 @@ def test_pretraining_is_deterministic_and_lowers_the_loss():
     b, _ = pretrain(size, tok, ids, 64, 32, seed=3, progress=False)
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
     assert sum(losses[-5:]) / 5 < losses[0] - 0.3
+
+
+def test_shipped_base_models_come_first_and_equal_pretraining(smoke_world, tmp_path, monkeypatch):
+    """A model in data/base_models (here: a stand-in folder) is used before the cache and before
+    pretraining; `force_pretrain=True` trains it again, to the same bytes."""
+    from igpt_lib.world import build
+    out, report = smoke_world
+    logs = []
+    build_world(get_preset("smoke"), tmp_path / "a", log=logs.append)
+    cached = [Path(line.split("cached at ")[1]) for line in logs if "cached at " in line]
+    assert len(cached) == len(report["param_counts"])              # every size came from the cache
+    shipped = tmp_path / "shipped"
+    for folder in cached:
+        shutil.copytree(folder, shipped / folder.name)
+    monkeypatch.setattr(build, "shipped_root", lambda: shipped)
+    monkeypatch.setenv("IGPT_CACHE", str(tmp_path / "empty_cache"))
+    logs = []
+    build_world(get_preset("smoke"), tmp_path / "b", log=logs.append)
+    assert sum("shipped with the kit" in line for line in logs) == len(cached)
+    assert not (tmp_path / "empty_cache").exists()
+    logs = []
+    build_world(get_preset("smoke"), tmp_path / "c", log=logs.append, force_pretrain=True)
+    assert not any("shipped" in line for line in logs if line.startswith("  "))
+    for name in report["param_counts"]:
+        for run in ("b", "c"):
+            assert ((tmp_path / run / "world" / "models" / name / "model.safetensors").read_bytes()
+                    == (out / "world" / "models" / name / "model.safetensors").read_bytes())
+
+
+def test_the_shipped_base_models_are_the_cpu_worlds(tmp_path):
+    """data/base_models holds exactly the cpu preset's base models (their content keys), so a
+    change to the world that would need new weights fails here instead of silently pretraining."""
+    from igpt_lib.world import build
+    cfg = get_preset("cpu").world
+    tokenizer, tokens = build._corpus_and_tokenizer(cfg, tmp_path)
+    keys = build.base_model_keys(cfg, tokenizer, tokens)
+    shipped = build.shipped_root()
+    assert sorted(p.name for p in shipped.iterdir() if p.is_dir()) == sorted(keys.values())
+    for size in cfg.sizes:
+        config = json.loads((shipped / keys[size.name] / "config.json").read_text())
+        assert (config["hidden_size"], config["num_hidden_layers"]) == (size.hidden, size.layers)
+        assert json.loads((shipped / keys[size.name] / "pretrain_log.json").read_text())["tokens"] \
+            == size.pretrain_tokens

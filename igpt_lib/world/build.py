@@ -7,8 +7,10 @@ Layout of OUT/ (what later stages read):
   world/corpus.txt             the pretraining corpus, one document per line
   world/tokenizer/             the word-level tokenizer (PreTrainedTokenizerFast)
   world/models/<size>/         base models, HF folders (safetensors)
-Base models are cached by content (config + corpus + tokenizer) under $IGPT_CACHE
-(default ~/.cache/igpt_kit), so they are trained once per machine.
+Base models are keyed by content (config + corpus + tokenizer + seed). The kit ships the cpu
+preset's four (data/base_models/, 16 MB: pretraining them takes ~400 s of the cold run on 2 cores);
+any other is pretrained once per machine and cached under $IGPT_CACHE (default ~/.cache/igpt_kit).
+`force_pretrain=True` (`world build --pretrain`) ignores the shipped ones and trains them here.
 """
 import hashlib
 import json
@@ -38,6 +40,11 @@ def cache_root():
     return Path(os.environ.get("IGPT_CACHE", Path.home() / ".cache" / "igpt_kit"))
 
 
+def shipped_root():
+    """Base models that come with the kit (present in a clone of the repository)."""
+    return Path(__file__).resolve().parents[2] / "data" / "base_models"
+
+
 def _digest(*parts):
     h = hashlib.sha256()
     for part in parts:
@@ -51,11 +58,19 @@ def _tokenize(tokenizer, docs):
     return np.fromiter((t for doc in ids for t in (*doc, eos)), dtype=np.int64)
 
 
-def base_model(size, cfg, tokenizer, tokens, corpus_hash, seed, log):
-    """Path of the cached pretrained model for `size`, training it if absent."""
-    key = _digest(json.dumps(asdict(size)), str((cfg.seq_len, cfg.batch_size, seed)),
-                  corpus_hash, tokenizer.backend_tokenizer.to_str())
-    path = cache_root() / "models" / f"{size.name}-{key}"
+def model_key(size, cfg, tokenizer, corpus_hash, seed):
+    """Folder name of a base model: its size and a digest of everything its weights depend on."""
+    return f"{size.name}-" + _digest(json.dumps(asdict(size)), str((cfg.seq_len, cfg.batch_size, seed)),
+                                     corpus_hash, tokenizer.backend_tokenizer.to_str())
+
+
+def base_model(size, cfg, tokenizer, tokens, corpus_hash, seed, log, force_pretrain=False):
+    """Path of the pretrained model for `size`: shipped with the kit, cached, or trained now."""
+    path = cache_root() / "models" / model_key(size, cfg, tokenizer, corpus_hash, seed)
+    shipped = shipped_root() / path.name
+    if not force_pretrain and (shipped / "model.safetensors").exists():
+        log(f"  {size.name}: shipped with the kit ({shipped})")
+        return shipped
     if (path / "model.safetensors").exists():
         log(f"  {size.name}: cached at {path}")
         return path
@@ -123,11 +138,17 @@ def _corpus_and_tokenizer(cfg, wdir):
     return tokenizer, _tokenize(tokenizer, docs)
 
 
-def _base_models(cfg, wdir, tokenizer, tokens, log):
-    """Pretrain (or take from the cache) every size into wdir/models; their pretraining logs."""
+def base_model_keys(cfg, tokenizer, tokens):
+    """{size name: folder name} of the world's base models (what data/base_models holds)."""
+    corpus_hash = _digest(tokens.tobytes())
+    return {s.name: model_key(s, cfg, tokenizer, corpus_hash, cfg.seed + 100 + i) for i, s in enumerate(cfg.sizes)}
+
+
+def _base_models(cfg, wdir, tokenizer, tokens, log, force_pretrain=False):
+    """Every size into wdir/models (shipped, cached or pretrained now); their pretraining logs."""
     corpus_hash, info = _digest(tokens.tobytes()), {}
     for i, size in enumerate(cfg.sizes):
-        src = base_model(size, cfg, tokenizer, tokens, corpus_hash, cfg.seed + 100 + i, log)
+        src = base_model(size, cfg, tokenizer, tokens, corpus_hash, cfg.seed + 100 + i, log, force_pretrain)
         dst = wdir / "models" / size.name
         shutil.copytree(src, dst, dirs_exist_ok=True)
         info[size.name] = json.loads((dst / "pretrain_log.json").read_text())
@@ -168,8 +189,9 @@ def _report(preset, data, agreement, sigma, params, scores, extra):
     }
 
 
-def build_world(preset, out, log=print):
-    """Build (or reuse from cache) the whole offline world of `preset` into `out`."""
+def build_world(preset, out, log=print, force_pretrain=False):
+    """Build the whole offline world of `preset` into `out`; `force_pretrain`: train the base models
+    here even when the kit ships them (a cache hit is still used)."""
     cfg, out = preset.world, Path(out)
     wdir, timings, clock = out / "world", {}, time.time()
 
@@ -185,8 +207,8 @@ def build_world(preset, out, log=print):
     log("world: corpus and tokenizer")
     tokenizer, tokens = _corpus_and_tokenizer(cfg, wdir)
     lap("corpus_s")
-    log("world: base models (pretraining, cached)")
-    pretrain_info = _base_models(cfg, wdir, tokenizer, tokens, log)
+    log("world: base models (shipped, cached or pretrained now)")
+    pretrain_info = _base_models(cfg, wdir, tokenizer, tokens, log, force_pretrain)
     lap("pretrain_s")
     log("world: base-model gold scores on held-out prompts")
     rows = data["prompts.test"][: cfg.eval_prompts]
