@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test world data notebooks venv clean
+.PHONY: demo test world data notebooks bench venv clean
 
 # CPU stack: torch pinned by constraints-cpu.txt, so no CUDA packages are pulled.
 $(STAMP): requirements.txt constraints-cpu.txt pyproject.toml
@@ -35,6 +35,15 @@ data: $(STAMP)
 notebooks: $(STAMP)
 	for nb in notebooks/[0-9]*.ipynb; do \
 	  $(BIN)/python -m papermill --cwd notebooks -p PRESET cpu $$nb $$nb || exit 1; done
+
+## the peer benchmarks (issue #8): e2e, K-way RM vs TRL, PPO vs TRL 1.12, generation; JSON in
+## bench/results, README "Performance" rewritten from it (about 30 min on 2 cores)
+bench: $(STAMP)
+	$(BIN)/python bench/e2e.py --keep runs/bench
+	$(BIN)/python bench/rm_bench.py
+	$(BIN)/python bench/ppo_bench.py --run runs/bench/cpu
+	$(BIN)/python bench/generation.py
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf $(VENV) runs

@@ -1,0 +1,113 @@
+"""README's "Performance" section, written from bench/results/*.json (no number typed by hand).
+
+    .venv/bin/python bench/report.py        # make bench runs it last
+
+`tests/test_bench.py` checks that README's section equals what this writes from the committed
+results.
+"""
+import json
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+MARKER = "performance"
+
+
+def _load(name):
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _machine(m):
+    return f"{m['cpus']} CPU cores ({m['platform']}, torch {m.get('torch', '?')}, {m.get('torch_threads', '?')} threads)"
+
+
+def rm_lines(rm):
+    s = rm["setup"]
+    rows = ["| K | ours comparisons/s | TRL comparisons/s | **ratio** | forwards ours / TRL | held-out acc. ours / TRL | gold-order acc. ours / TRL |",
+            "|---:|---:|---:|---:|---:|---:|---:|"]
+    for k, r in rm["K"].items():
+        rows.append(f"| {k} | {r['ours_comparisons_per_s']:,.0f} | {r['trl_comparisons_per_s']:,.0f} | "
+                    f"**{r['ratio']:.1f}×** | {r['ours_forwards']:,} / {r['trl_forwards']:,} | "
+                    f"{r['ours_acc']:.3f} / {r['trl_acc']:.3f} | {r['ours_gold_acc']:.3f} / {r['trl_gold_acc']:.3f} |")
+    more = ["", "Supplement — ours with twice the epochs (TRL forwards each response K − 1 times per epoch, ours "
+            "once per epoch) against TRL's one epoch: "
+            + "; ".join(f"K = {k}: {r['ours_double_epochs']['ratio']:.1f}× faster, held-out acc. "
+                        f"{r['ours_double_epochs']['acc']:.3f}, gold-order {r['ours_double_epochs']['gold_acc']:.3f}"
+                        for k, r in rm["K"].items() if "ours_double_epochs" in r) + "."]
+    return [f"**Reward model** (`bench/rm_bench.py`): our K-way training vs `trl.RewardTrainer` on the same "
+            f"comparisons expanded into pairs — the shipped base model `{s['model']}` with a new scalar head, "
+            f"{s['prompts']} prompts × K responses ranked by training labelers, {s['epochs']} epoch(s), "
+            f"{s['batch_prompts']} prompts' comparisons per optimizer step on both sides; accuracy on "
+            f"{s['heldout_prompts']} held-out prompts ranked by held-out labelers (and by gold); means over "
+            f"{len(s['seeds'])} training seeds. Goal: ≥ "
+            f"{rm['goals']['ratio_at_k9']:.0f}× at K = 9, accuracy within {rm['goals']['accuracy_within_points']:.0f} points.",
+            "", *rows, *more, ""]
+
+
+def ppo_lines(ppo):
+    s = ppo["setup"]
+    return [f"**PPO** (`bench/ppo_bench.py`): our trainer vs TRL {ppo['trl_version']}'s "
+            f"`trl.experimental.ppo.PPOTrainer` (the last TRL PPO), {s['policy']} against the cpu run's RM "
+            f"(value model from it), {s['iterations']} iterations × {s['batch_size']} episodes (minibatch "
+            f"{s['minibatch_size']}, {s['ppo_epochs']} epoch, {s['response_length']} new tokens, β {s['kl_coef']}, "
+            f"lr {s['lr']}). Goal: ≥ {ppo['goal_ratio']}×, gold not lower.",
+            "",
+            "| trainer | episodes/s | held-out gold, T = 1 | held-out gold, greedy |",
+            "|---|---:|---:|---:|",
+            f"| ours | {ppo['ours_episodes_per_s']:.2f} | {ppo['ours_gold']:+.3f} | {ppo['greedy']['ours']:+.3f} |",
+            f"| TRL {ppo['trl_version']} | {ppo['trl_episodes_per_s']:.2f} | {ppo['trl_gold']:+.3f} | "
+            f"{ppo['greedy']['trl']:+.3f} |",
+            f"| (SFT start) | | {ppo['sft_gold']:+.3f} | {ppo['greedy']['sft']:+.3f} |",
+            "",
+            f"Ratio **{ppo['ratio']:.2f}×**; gold ours − TRL at T = 1, 95 % CI {ppo['gold_difference_ci95']} "
+            f"({s['eval_prompts']} held-out prompts × {s['eval_samples_per_prompt']} samples).", ""]
+
+
+def e2e_lines(e2e):
+    stages = list(next(iter(e2e["presets"].values()))["stages"])
+    rows = ["| preset | " + " | ".join(stages) + " | **total** | peak RSS |",
+            "|---|" + "---:|" * (len(stages) + 2)]
+    for name, p in e2e["presets"].items():
+        rows.append(f"| `{name}` | " + " | ".join(f"{p['stages'][s]['seconds']:.0f} s" for s in stages)
+                    + f" | **{p['seconds'] / 60:.1f} min** (goal {p['goal_s'] / 60:.0f}) | {p['peak_rss_mib']:,} MiB |")
+    return ["**End to end** (`bench/e2e.py`): each stage as its own command on a fresh clone (empty model "
+            "cache; the base models shipped in `data/base_models`).", "", *rows, ""]
+
+
+def generation_lines(gen):
+    methods = list(next(iter(gen["sizes"].values()))["methods"])
+    rows = ["| model | " + " | ".join(methods) + " | speed-up |", "|---|" + "---:|" * (len(methods) + 1)]
+    for size, g in gen["sizes"].items():
+        rows.append(f"| {size} ({g['params']:,} params) | "
+                    + " | ".join(f"{g['methods'][m]['tokens_per_s']:,.0f}" for m in methods) + f" | **{g['speedup']}×** |")
+    return [f"**Generation** (`bench/generation.py`): rollout tokens/s, {gen['prompts']} held-out prompts, "
+            f"{gen['max_new_tokens']} new tokens at T = 1.", "", *rows, ""]
+
+
+def section():
+    rm, ppo, e2e, gen = (_load(n) for n in ("rm.json", "ppo.json", "e2e.json", "generation.json"))
+    parts = [f(x) for f, x in ((rm_lines, rm), (ppo_lines, ppo), (e2e_lines, e2e), (generation_lines, gen)) if x]
+    machine = next((x["machine"] for x in (rm, ppo, gen) if x), None)
+    head = [f"Measured by `make bench` on {_machine(machine)}; absolute times vary between machines, the "
+            "ratios less so." if machine else "No benchmark results yet: run `make bench`.", ""]
+    lines = head + [line for p in parts for line in p]
+    missing = [n for n, x in (("rm", rm), ("ppo", ppo), ("e2e", e2e), ("generation", gen)) if not x]
+    if missing and machine:
+        lines.append(f"Not yet measured: {', '.join(missing)}.")
+    return "\n".join(lines).rstrip("\n")
+
+
+def write(readme=REPO / "README.md"):
+    src = readme.read_text()
+    pattern = re.compile(rf"(<!-- {MARKER}:start -->\n).*?(<!-- {MARKER}:end -->)", re.S)
+    if not pattern.search(src):
+        sys.exit(f"{readme}: marker <!-- {MARKER}:start --> not found")
+    readme.write_text(pattern.sub(lambda m: m.group(1) + section() + "\n" + m.group(2), src))
+
+
+if __name__ == "__main__":
+    write()
+    print(section())

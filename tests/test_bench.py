@@ -1,0 +1,54 @@
+"""bench/: README's Performance section comes from bench/results; the RM benchmark feeds TRL
+exactly the texts our reward model reads (so "the same comparisons" holds)."""
+import importlib.util
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _module(name):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "bench" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_readme_performance_section_is_written_from_the_results():
+    report = _module("report")
+    readme = (REPO / "README.md").read_text()
+    start, end = f"<!-- {report.MARKER}:start -->\n", f"\n<!-- {report.MARKER}:end -->"
+    assert readme[readme.index(start) + len(start):readme.index(end)] == report.section()
+
+
+def test_rm_bench_gives_trl_the_texts_our_rm_reads(tmp_path):
+    import trl
+    from datasets import Dataset
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from igpt_lib.data import read_jsonl
+    from igpt_lib.reward import rm_text
+    from igpt_lib.world.labelers import Panel
+    bench = _module("rm_bench")
+    folder = bench.shipped_model("xs")
+    tok = AutoTokenizer.from_pretrained(folder)
+    rows = read_jsonl(REPO / "data" / "prompts.rm.jsonl")[:6]
+    sets = bench.ranked_sets(rows, 4, Panel.load(REPO / "data" / "labelers.json"), seed=0)
+    pairs = bench.to_pairs(sets, tok.eos_token)
+    expected = [(rm_text(s["prompt"], s["responses"][i], tok), rm_text(s["prompt"], s["responses"][j], tok))
+                for s in sets for i, a in enumerate(s["ranks"]) for j, b in enumerate(s["ranks"]) if a < b]
+    assert len(pairs) == len(expected) > 0
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1)
+    args = trl.RewardConfig(output_dir=str(tmp_path), bf16=False, use_cpu=True, report_to="none",
+                            activation_checkpointing=False, max_length=128)
+    trainer = trl.RewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(pairs), processing_class=tok)
+    got = list(zip(trainer.train_dataset["chosen_ids"], trainer.train_dataset["rejected_ids"]))
+    ids = lambda text: tok(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    assert got == [(ids(c), ids(r)) for c, r in expected]
+
+
+def test_generation_bench_counts_tokens_up_to_eos():
+    gen = _module("generation")
+    assert gen._count([[5, 6, 1, 0, 0], [7, 8, 9]], eos=1) == 3 + 3
+    assert gen._count([[1]], eos=1) == 1
