@@ -44,3 +44,47 @@ def run_folder(preset, drive=DRIVE):
     is mounted (checkpoints outlive the Colab VM), else runs/<preset>."""
     drive = Path(drive)
     return drive / "igpt_runs" / preset if drive.is_dir() else Path("runs") / preset
+
+
+# The notebooks' first code cell. It runs before the kit is installed, so it cannot import it;
+# this is its one source: tests/test_colab.py checks every notebook's cell against it.
+SETUP_CELL = """\
+# Colab set-up: clones the kit from its repository (the URL in pyproject.toml) and installs it
+# with its pinned requirements (the `colab` extra); keeps runs/ on Google Drive when Drive is
+# mounted (Files → Mount Drive, before running this), so a disconnect resumes instead of
+# restarting. Elsewhere this cell does nothing.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    REPO_URL, KIT = "{repo_url}", "/content/instructgpt-kit"
+    if not os.path.isdir(KIT):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, KIT], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{{KIT}}[colab]"], check=True)
+    if os.path.isdir("/content/drive/MyDrive") and not os.path.exists(f"{{KIT}}/runs"):
+        os.makedirs("/content/drive/MyDrive/igpt_runs", exist_ok=True)
+        os.symlink("/content/drive/MyDrive/igpt_runs", f"{{KIT}}/runs")
+    sys.path.insert(0, KIT)
+    os.chdir(f"{{KIT}}/notebooks")
+    from igpt_lib import colab
+    print(f"GPU: {{colab.gpu_gib():.0f}} GiB, {{colab.precision()}}; these lessons run the offline world "
+          f"(PRESET below); this card's hub preset, from the CLI: --preset {{colab.pick_preset()}}")"""
+
+
+def repository_url(pyproject=Path(__file__).resolve().parents[1] / "pyproject.toml"):
+    """The repository URL, kept in one place: pyproject.toml's [project.urls] Repository."""
+    import tomllib
+    return tomllib.loads(Path(pyproject).read_text())["project"]["urls"]["Repository"]
+
+
+def setup_cell(repo_url):
+    """Source of the Colab set-up cell for the repository at `repo_url`."""
+    return SETUP_CELL.format(repo_url=repo_url)
+
+
+def badge(repo_url, notebook, branch="main"):
+    """Markdown of an "Open in Colab" badge for notebooks/<notebook> of the repository."""
+    path = repo_url.removeprefix("https://github.com/")
+    return (f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+            f"(https://colab.research.google.com/github/{path}/blob/{branch}/notebooks/{notebook})")
