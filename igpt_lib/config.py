@@ -142,8 +142,8 @@ class PPOConfig:
     max_length: int = 128
     lora_r: int = 0                    # > 0: train LoRA adapters; the reference is the base with them off
     gradient_checkpointing: bool = False  # recompute activations in backward (hub presets: memory)
-    forward_batch_size: int = None     # rows per forward pass of a rollout; None = the whole batch.
-                                       # Hub presets: the minibatch, so (B, T, V) logits never exist at once
+    forward_batch_size: int = None     # rows per forward pass of a rollout (rows of similar length, their
+                                       # all-padding columns cut); None = 16. Hub presets: 8, the minibatch
     ptx_seq_len: int = 64              # corpus windows for the pretraining term
     save_every: int = 50               # iterations between checkpoints (resume after a disconnect)
     keep_checkpoints: int = 2          # the last N are kept

@@ -185,7 +185,8 @@ def plan(preset, dtype="float16", k_max=9):
                    estimate(hub.reward_model, "value_model", phase, rm, batch=ppo.minibatch_size if update else 0,
                             **value)]
         if not update:  # log-probs of the rollout, forward_batch_size rows at a time
-            rows = ppo.forward_batch_size or ppo.batch_size
+            from .ppo import FORWARD_ROWS
+            rows = min(ppo.forward_batch_size or FORWARD_ROWS, ppo.batch_size)
             pol.activations_gib = rows * ppo_seq * policy.vocab * 8 / GIB
         if not ppo.lora_r:  # full fine-tuning keeps a frozen copy as the KL reference
             models.append(estimate(name, "reference", phase, policy, dtype=dtype))

@@ -71,6 +71,8 @@ def test_the_shared_base_needs_a_peft_policy(smoke_world):
 
 
 def test_chunked_forward_passes_equal_the_whole_batch(smoke_world):
+    """Chunks of similar length, each without its all-padding columns, give the whole batch's
+    values on every response token (to float rounding), in the original row order."""
     out, _ = smoke_world
     tok, base, reward, value, rows = _parts(out, eight_bit=False)
     cfg = PPOConfig(batch_size=6, max_new_tokens=6)
@@ -78,7 +80,10 @@ def test_chunked_forward_passes_equal_the_whole_batch(smoke_world):
     args = (ro.input_ids, ro.attention_mask, ro.query_len)
     with torch.no_grad():
         for fn in (lambda *a: response_logprobs(base, *a)[0], lambda *a: token_values(value, *a)):
-            assert torch.allclose(in_chunks(fn, 4, *args), fn(*args), atol=1e-5)
+            for rows in (4, 2, None):
+                chunked = in_chunks(fn, rows, *args)
+                assert chunked.shape == ro.mask.shape
+                assert torch.allclose(chunked[ro.mask], fn(*args)[ro.mask], atol=1e-5)
 
 
 # --- the hub pipeline end to end, on local folders and files in the hub's schemas ---------------

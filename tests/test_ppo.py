@@ -197,3 +197,16 @@ def test_two_process_accelerate_launch_on_cpu(smoke_rm, tmp_path):
     assert [x["iteration"] for x in lines] == [0, 1, 2]  # written once, by the main process
     assert all(x["ptx_loss"] is not None for x in lines)
     assert AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "ppo") is not None
+
+
+def test_trim_padding_keeps_every_real_token():
+    from igpt_lib.ppo import trim_padding
+    ids = torch.arange(24).view(3, 8)
+    att = torch.tensor([[0, 0, 1, 1, 1, 0, 0, 0],      # query_len 4: prompts left-padded
+                        [0, 1, 1, 1, 1, 1, 0, 0],      # responses right-padded
+                        [0, 0, 0, 1, 1, 1, 1, 0]])
+    t_ids, t_att, q, t = trim_padding(ids, att, 4)
+    assert (q, t) == (3, 3) and t_ids.shape == (3, 6)
+    assert torch.equal(t_ids, ids[:, 1:7]) and t_att.sum() == att.sum()
+    _, _, q, t = trim_padding(ids, torch.tensor([[0, 1, 1, 1, 0, 0, 0, 0]] * 3), 4)
+    assert (q, t) == (3, 1)                          # all responses empty: one response column kept
