@@ -33,7 +33,9 @@ def models_table(world, bench):
         lines += ["", f"`world build --pretrain` with a cold cache (the base models trained here, not taken from "
                       f"data/base_models): cpu {cold['wall_s']:.0f} s (goal 600 s), "
                       f"smoke {bench['presets'].get('smoke', {}).get('wall_s', float('nan')):.1f} s "
-                      f"(goal 60 s), on {bench['machine']['cpus']} cores."]
+                      f"(goal 60 s), on {bench['machine']['cpus']} cores."
+                  + (f" Weights byte-equal to the shipped ones: {'yes' if all(cold['equal_to_shipped'].values()) else 'NO'} "
+                     f"({len(cold['equal_to_shipped'])} models)." if cold.get("equal_to_shipped") else "")]
     return "\n".join(lines)
 
 
