@@ -32,20 +32,28 @@ def load_reward_model(path):
     return AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
 
 
+SCORE_ROWS = 32  # texts per forward pass when no batch size is given
+
+
 def score_texts(model, tokenizer, texts, max_length, batch_size=None):
-    """RM scores (N,) of full texts, right-padded; the model reads its last non-pad token."""
-    batch_size = batch_size or len(texts)
+    """RM scores (N,) of full texts, in the given order; the model reads its last non-pad token.
+    Texts of similar length share a forward pass (right-padded only to their chunk's longest),
+    so little compute goes to padding; the result stays differentiable for training."""
+    ids = tokenizer(texts, truncation=True, max_length=max_length, add_special_tokens=False)["input_ids"]
+    order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
     side, tokenizer.padding_side = tokenizer.padding_side, "right"
     try:
         out = []
-        for i in range(0, len(texts), batch_size):
-            enc = tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True,
-                            truncation=True, max_length=max_length, add_special_tokens=False)
-            enc = {k: v.to(model.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
-            out.append(model(**enc).logits.squeeze(-1))  # (b,)
-        return torch.cat(out)
+        for start in range(0, len(order), batch_size or SCORE_ROWS):
+            chunk = order[start:start + (batch_size or SCORE_ROWS)]
+            enc = tokenizer.pad({"input_ids": [ids[i] for i in chunk]}, return_tensors="pt")
+            out.append(model(input_ids=enc["input_ids"].to(model.device),
+                             attention_mask=enc["attention_mask"].to(model.device)).logits.squeeze(-1))  # (b,)
     finally:
         tokenizer.padding_side = side
+    inverse = torch.empty(len(order), dtype=torch.long)
+    inverse[torch.tensor(order)] = torch.arange(len(order))
+    return torch.cat(out)[inverse.to(out[0].device)]
 
 
 def set_rewards(model, tokenizer, rows, max_length):
