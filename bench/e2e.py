@@ -10,9 +10,7 @@ one process. The model cache is a fresh, empty folder: the base models come from
 (bench/ppo_bench.py reads the cpu one).
 """
 import argparse
-import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -21,13 +19,16 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.common import machine, write_result  # noqa: E402
+from igpt_lib.config import get_preset  # noqa: E402
+
 RESULTS = REPO / "bench" / "results" / "e2e.json"
 GOALS_S = {"smoke": 180, "cpu": 900}   # issue #6: smoke ≤ 3 min; issue #8: cpu ≤ 15 min (issue #6: ≤ 20)
 
 
 def stages(preset):
-    sys.path.insert(0, str(REPO))
-    from igpt_lib.config import get_preset
     ptx = get_preset(preset).ppo_ptx.ptx_coef
     return [("world", ["world", "build"]), ("sft", ["sft"]), ("rm", ["rm"]), ("ppo", ["ppo"]),
             ("ppo_ptx", ["ppo", "--ptx-coef", str(ptx), "--name", "ppo_ptx"]), ("eval", ["eval"])]
@@ -52,8 +53,7 @@ def main():
     ap.add_argument("--keep", type=Path, help="keep each preset's run in KEEP/<preset>")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
-    result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                          "python": platform.python_version()},
+    result = {"machine": machine(),
               "how": "each stage its own `python -m igpt_lib` process; fresh model cache; shipped base models",
               "presets": {}}
     for preset in args.presets:
@@ -72,9 +72,7 @@ def main():
                                                                                      rows.values()),
                                      "goal_s": GOALS_S.get(preset), "stages": rows}
         print(f"{preset:6s} {'total':8s} {total:7.1f} s (goal {GOALS_S.get(preset)} s)", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print("->", args.out)
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

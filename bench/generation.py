@@ -10,9 +10,6 @@ a fixed seed, `max_new_tokens` 24 as every stage. Tokens counted: generated toke
 including each response's <eos> (the same rule for every method).
 """
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -22,6 +19,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import machine, write_result  # noqa: E402
 from igpt_lib.data import read_jsonl  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "generation.json"
@@ -79,9 +77,7 @@ def main():
                "1 prompt at a time, KV cache": lambda m, t: naive(m, t, prompts, args.max_new_tokens, True),
                "batched, no cache": lambda m, t: batched(m, t, prompts, args.max_new_tokens, False),
                "batched, KV cache (ours)": lambda m, t: batched(m, t, prompts, args.max_new_tokens, True)}
-    result = {"machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                          "platform": platform.platform(), "torch": torch.__version__},
-              "prompts": len(prompts), "max_new_tokens": args.max_new_tokens, "sizes": {}}
+    result = {"machine": machine(), "prompts": len(prompts), "max_new_tokens": args.max_new_tokens, "sizes": {}}
     for size in args.sizes:
         folder = sorted((REPO / "data" / "base_models").glob(f"{size}-*"))[0]
         model, tok = AutoModelForCausalLM.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
@@ -97,9 +93,7 @@ def main():
         result["sizes"][size] = {"params": sum(p.numel() for p in model.parameters()), "methods": rows,
                                  "speedup": round(rows["batched, KV cache (ours)"]["tokens_per_s"] / base, 1)}
         print(f"{size:3s} batched + KV cache vs naive loop: {result['sizes'][size]['speedup']}×")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print("->", args.out)
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ bench/.trl-1.12 and put first on the path of its own process.
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -25,11 +24,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import machine, write_result  # noqa: E402
 from igpt_lib.config import get_preset  # noqa: E402
 
 TRL_VERSION, TRL_DIR = "1.12.0", REPO / "bench" / ".trl-1.12"
@@ -70,7 +68,7 @@ def run_trl(run, cfg, iterations, save):
                     "--minibatch-size", str(cfg.minibatch_size), "--response-length", str(cfg.max_new_tokens),
                     "--ppo-epochs", str(cfg.ppo_epochs), "--kl-coef", str(cfg.kl_coef), "--lr", str(cfg.lr),
                     "--seed", str(cfg.seed)], env=env, check=True,
-                   stdout=(save.parent / "trl_stdout.log").open("w"))  # its per-step metric dicts
+                   stdout=subprocess.DEVNULL)  # its per-step metric dicts
     return json.loads((save / "timing.json").read_text())
 
 
@@ -115,17 +113,14 @@ def main():
                   "batch_size": cfg.batch_size, "minibatch_size": cfg.minibatch_size, "ppo_epochs": cfg.ppo_epochs,
                   "response_length": cfg.max_new_tokens, "kl_coef": cfg.kl_coef, "lr": cfg.lr,
                   "eval_prompts": args.eval_prompts, "eval_samples_per_prompt": 2},
-        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
-                    "python": platform.python_version(), "torch": torch.__version__}}
+        "machine": machine()}
     print(f"{'':6s} {'episodes/s':>10} {'gold (T=1)':>10} {'gold (greedy)':>13}")
     for who in ("ours", "trl"):
         print(f"{who:6s} {result[f'{who}_episodes_per_s']:>10.2f} {result[f'{who}_gold']:>+10.3f} "
               f"{result['greedy'][who]:>+13.3f}")
     print(f"{'SFT':6s} {'':>10} {result['sft_gold']:>+10.3f} {result['greedy']['sft']:>+13.3f}")
     print(f"ratio {result['ratio']}× (goal ≥ {GOAL_RATIO}×); gold ours − TRL 95 % CI {result['gold_difference_ci95']}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print("->", args.out)
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

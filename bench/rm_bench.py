@@ -19,10 +19,7 @@ accuracy and speed against TRL's one epoch are reported beside.
 import argparse
 import contextlib
 import io
-import json
 import math
-import os
-import platform
 import random
 import sys
 import tempfile
@@ -36,6 +33,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import machine, write_result  # noqa: E402
 from igpt_lib.config import get_preset  # noqa: E402
 from igpt_lib.data import read_jsonl, response_separator  # noqa: E402
 from igpt_lib.reward import evaluate, load_reward_model, score_sets, train_reward_model  # noqa: E402
@@ -136,9 +134,7 @@ def main():
     test_rows = read_jsonl(REPO / "data" / "prompts.test.jsonl")[: args.heldout]
     train_panel = Panel.load(REPO / "data" / "labelers.json", "train")
     held_panel = Panel.load(REPO / "data" / "labelers.json", "heldout")
-    results = {"machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                           "platform": platform.platform(), "python": platform.python_version(),
-                           "torch": torch.__version__},
+    results = {"machine": machine(),
                "setup": {"model": model_dir.name, "prompts": len(train_rows), "heldout_prompts": len(test_rows),
                          "epochs": cfg.epochs, "lr": cfg.lr, "batch_prompts": cfg.batch_prompts,
                          "max_length": cfg.max_length, "seeds": args.seeds},
@@ -179,9 +175,7 @@ def main():
         print(f"{k:>2} {row['ours_comparisons_per_s']:>10.1f} {row['trl_comparisons_per_s']:>10.1f} "
               f"{row['ratio']:>5.2f}× {int(ours_fwd):>9,} {int(trl_fwd):>9,} {ours_acc:>8.3f} {trl_acc:>8.3f} "
               f"{ours_gold:>9.3f} {trl_gold:>9.3f}", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print("->", args.out)
+    write_result(args.out, results)
 
 
 if __name__ == "__main__":

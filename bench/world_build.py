@@ -9,12 +9,14 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import machine, write_result  # noqa: E402
 
 GOALS_S = {"smoke": 60, "cpu": 600}
 
@@ -34,8 +36,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--presets", nargs="+", default=["smoke", "cpu"])
     args = ap.parse_args()
-    results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                           "python": platform.python_version()}, "presets": {}}
+    results = {"machine": machine(), "presets": {}}
     for preset in args.presets:
         with tempfile.TemporaryDirectory() as tmp:
             env = {**os.environ, "IGPT_CACHE": str(Path(tmp) / "cache")}  # cold cache
@@ -53,9 +54,7 @@ def main():
             "base_prompted_gold_score": world["base_prompted_gold_score"],
             "equal_to_shipped": shipped}
         print(f"{preset:6s} {wall:7.1f} s (goal {GOALS_S.get(preset)} s); equal to the shipped models: {shipped}")
-    out = Path(__file__).parent / "results" / "world_build.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print("->", out)
+    write_result(Path(__file__).parent / "results" / "world_build.json", results)
 
 
 if __name__ == "__main__":

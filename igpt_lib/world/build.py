@@ -64,9 +64,10 @@ def model_key(size, cfg, tokenizer, corpus_hash, seed):
                                      corpus_hash, tokenizer.backend_tokenizer.to_str())
 
 
-def base_model(size, cfg, tokenizer, tokens, corpus_hash, seed, log, force_pretrain=False):
-    """Path of the pretrained model for `size`: shipped with the kit, cached, or trained now."""
-    path = cache_root() / "models" / model_key(size, cfg, tokenizer, corpus_hash, seed)
+def base_model(size, key, cfg, tokenizer, tokens, seed, log, force_pretrain=False):
+    """Path of the pretrained model for `size` (folder name `key`): shipped with the kit,
+    cached, or trained now."""
+    path = cache_root() / "models" / key
     shipped = shipped_root() / path.name
     if not force_pretrain and (shipped / "model.safetensors").exists():
         log(f"  {size.name}: shipped with the kit ({shipped})")
@@ -138,17 +139,21 @@ def _corpus_and_tokenizer(cfg, wdir):
     return tokenizer, _tokenize(tokenizer, docs)
 
 
+def _pretrain_seed(cfg, i):
+    return cfg.seed + 100 + i
+
+
 def base_model_keys(cfg, tokenizer, tokens):
     """{size name: folder name} of the world's base models (what data/base_models holds)."""
     corpus_hash = _digest(tokens.tobytes())
-    return {s.name: model_key(s, cfg, tokenizer, corpus_hash, cfg.seed + 100 + i) for i, s in enumerate(cfg.sizes)}
+    return {s.name: model_key(s, cfg, tokenizer, corpus_hash, _pretrain_seed(cfg, i)) for i, s in enumerate(cfg.sizes)}
 
 
 def _base_models(cfg, wdir, tokenizer, tokens, log, force_pretrain=False):
     """Every size into wdir/models (shipped, cached or pretrained now); their pretraining logs."""
-    corpus_hash, info = _digest(tokens.tobytes()), {}
+    keys, info = base_model_keys(cfg, tokenizer, tokens), {}
     for i, size in enumerate(cfg.sizes):
-        src = base_model(size, cfg, tokenizer, tokens, corpus_hash, cfg.seed + 100 + i, log, force_pretrain)
+        src = base_model(size, keys[size.name], cfg, tokenizer, tokens, _pretrain_seed(cfg, i), log, force_pretrain)
         dst = wdir / "models" / size.name
         shutil.copytree(src, dst, dirs_exist_ok=True)
         info[size.name] = json.loads((dst / "pretrain_log.json").read_text())

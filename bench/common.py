@@ -1,0 +1,18 @@
+"""What every benchmark script records: the machine, and the JSON it writes to bench/results/."""
+import json
+import os
+import platform
+
+
+def machine():
+    """The facts that make a timing comparable: cores, threads, platform, Python and torch."""
+    import torch
+    return {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
+            "python": platform.python_version(), "torch": torch.__version__}
+
+
+def write_result(path, result):
+    """`result` as indented JSON at `path` (folders made), and the path printed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print("->", path)
