@@ -31,7 +31,8 @@ GOALS_S = {"smoke": 180, "cpu": 900}   # issue #6: smoke ≤ 3 min; issue #8: cp
 def stages(preset):
     ptx = get_preset(preset).ppo_ptx.ptx_coef
     return [("world", ["world", "build"]), ("sft", ["sft"]), ("rm", ["rm"]), ("ppo", ["ppo"]),
-            ("ppo_ptx", ["ppo", "--ptx-coef", str(ptx), "--name", "ppo_ptx"]), ("eval", ["eval"])]
+            ("ppo_ptx", ["ppo", "--ptx-coef", str(ptx), "--name", "ppo_ptx"]), ("ppo_beta0", ["ppo", "--beta0"]),
+            ("eval", ["eval"])]
 
 
 def run_stage(args, env):

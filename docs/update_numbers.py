@@ -1,14 +1,13 @@
-"""Write the measured world numbers into README.md and docs/world.md, between markers.
+"""Write the measured numbers into README.md and docs/world.md, between markers, from runs/cpu.
 
-    python -m igpt_lib world build --preset cpu --out runs/cpu   # world.json
-    python bench/world_build.py                                   # cold-cache timings
-    python -m igpt_lib sft --preset cpu --out runs/cpu           # sft/summary.json, metrics.jsonl
-    python -m igpt_lib rm --preset cpu --out runs/cpu            # rm/metrics.json
-    python -m igpt_lib ppo --preset cpu --out runs/cpu           # ppo/summary.json, metrics.jsonl
-    python -m igpt_lib ppo --preset cpu --out runs/cpu --kl-coef B --lr 3e-4 --name ppo_sweep_betaB  # B = 0, 0.02, 0.1
-    python -m igpt_lib ppo --preset cpu --out runs/cpu --ptx-coef 0.1 --name ppo_ptx
-    python -m igpt_lib eval --preset cpu --out runs/cpu          # report.json, figures/figure1.png
+`make results` makes every run this reads and then calls this script:
+
+    python -m igpt_lib reproduce --preset cpu --out runs/cpu --full --rounds 2
+        # world.json, sft/, rm/, ppo/, ppo_ptx/, ppo_beta0/, Figure 1's sizes and seeds, rounds/, report.json
+    make notebooks                # 04 trains the β sweep: ppo_sweep_beta{0,0.02,0.1} (300 it. at 3× the LR)
+    python -m igpt_lib eval --preset cpu --out runs/cpu          # report.json again, figures/figure1.png
     python docs/update_numbers.py                                 # this script
+    python bench/world_build.py                                   # cold-cache timings (bench/results)
 """
 import json
 import re
@@ -92,14 +91,14 @@ def _diff(gold):
 
 def sweep_table(runs):
     """One row per PPO variant (folder name → (summary, metrics rows)): KL, proxy and gold."""
-    rows = ["| run | β | γ_ptx | lr | KL, last 30 it. | RM score, first → last 30 | sampled gold: first 30 → best 30 (at it.) → last 30 "
-            "| held-out gold, PPO − SFT [95 % CI]: greedy | sampled, T = 1 |", "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| run | β | γ_ptx | lr | it. × episodes | KL, last 30 it. | RM score, first → last 30 | sampled gold: first 30 → best 30 (at it.) → last 30 "
+            "| held-out gold, PPO − SFT [95 % CI]: greedy | sampled, T = 1 |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, (summary, m) in runs.items():
         c, n = summary["config"], 30
         mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)  # noqa: E731
         windows = [mean(m[i:i + n], "gold") for i in range(0, len(m) - n + 1, 10)]
         best = max(range(len(windows)), key=windows.__getitem__)
-        rows.append(f"| `{name}` | {c['kl_coef']} | {c['ptx_coef']} | {c['lr']:g} | {mean(m[-n:], 'kl'):.2f} | "
+        rows.append(f"| `{name}` | {c['kl_coef']} | {c['ptx_coef']} | {c['lr']:g} | {c['iterations']} × {c['batch_size']} | {mean(m[-n:], 'kl'):.2f} | "
                     f"{mean(m[:n], 'score'):+.2f} → {mean(m[-n:], 'score'):+.2f} | {mean(m[:n], 'gold'):+.3f} → "
                     f"{windows[best]:+.3f} ({best * 10}–{best * 10 + n}) → {mean(m[-n:], 'gold'):+.3f} | "
                     f"{_diff(summary['test_gold'])} | {_diff(summary['test_gold_sampled'])} |")

@@ -150,8 +150,9 @@ def _overoptimisation(out, window=10):
             if json.loads(p.read_text()).get("config", {}).get("kl_coef") == 0]
     if not runs:
         return {"value": None, "paper": "proxy reward rises while gold falls without a KL penalty", "holds": None,
-                "why": "needs a β = 0 run: python -m igpt_lib ppo --kl-coef 0 --name ppo_beta0"}
+                "why": "needs a β = 0 run: python -m igpt_lib reproduce makes one (ppo_beta0)"}
     rows = [json.loads(line) for line in (runs[0] / "metrics.jsonl").read_text().splitlines()]
+    window = min(window, len(rows))  # a short run (smoke): np.convolve's "valid" would otherwise swap its inputs
     smooth = lambda key: np.convolve([r[key] for r in rows], np.ones(window) / window, "valid")  # noqa: E731
     gold, score = smooth("gold"), smooth("score")
     peak = int(gold.argmax())

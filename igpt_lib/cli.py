@@ -71,12 +71,15 @@ def parser():
     ppo.add_argument("--seed", type=int, help="PPO's seed (sampling, minibatch order; default: the preset's)")
     ppo.add_argument("--name", default="ppo", help="output folder under --out (default: ppo); "
                      "e.g. ppo_beta0 for a variant kept beside the main run")
+    ppo.add_argument("--beta0", action="store_true", help="the preset's β = 0 run that the over-optimisation "
+                     "claim reads (no KL penalty, 10x the LR, half the batch and iterations; --name default ppo_beta0)")
     _resume(ppo, "OUT/<name>/checkpoints")
     ev = sub.add_parser("eval", help="step 4: every model of --out judged on held-out prompts -> "
                                      "report.json (headline, Figure 1, claims) and figures/figure1.png")
     _common(ev)
     _hub(ev)
-    rep = sub.add_parser("reproduce", help="world -> sft -> rm -> ppo -> ppo_ptx -> eval, skipping done stages")
+    rep = sub.add_parser("reproduce", help="world -> sft -> rm -> ppo -> ppo_ptx -> ppo_beta0 -> eval, "
+                         "skipping done stages")
     _common(rep)
     _hub(rep)
     rep.add_argument("--rounds", type=int, default=0, help="iterated rounds after the first: new comparisons "
@@ -94,7 +97,8 @@ def _out(args):
 def reproduce(preset, out, full=False, rounds=0, pretrain=False):
     """Every stage in order, skipping those whose outputs are already in `out`; `full` adds
     the Figure 1 runs at more sizes and seeds (then evaluation runs again); `pretrain` trains
-    the base models here instead of taking the shipped ones."""
+    the base models here instead of taking the shipped ones. The β = 0 run (`ppo_beta0`) is what
+    the over-optimisation claim reads."""
     from pathlib import Path
     from .ppo_trainer import run_ppo
     from .report import run_eval
@@ -109,6 +113,8 @@ def reproduce(preset, out, full=False, rounds=0, pretrain=False):
               ("ppo", out / "ppo" / "summary.json", lambda: run_ppo(preset, out, resume=True)),
               ("ppo_ptx", out / "ppo_ptx" / "summary.json",
                lambda: run_ppo(preset, out, ptx_coef=preset.ppo_ptx.ptx_coef, name="ppo_ptx", resume=True)),
+              ("ppo_beta0", out / "ppo_beta0" / "summary.json",
+               lambda: run_ppo(preset, out, config=preset.ppo_beta0, name="ppo_beta0", resume=True)),
               *(_figure1_runs(preset, out, run_ppo) if full else []),
               *[(f"round{r}", round_dir(out, r) / "ppo" / "summary.json", lambda r=r: run_round(preset, out, r))
                 for r in range(1, rounds + 1)],
@@ -148,7 +154,7 @@ def _stale(report, out):
 
 # Offline-world options the hub stages do not take (an error, never silently ignored)
 NOT_ON_HUB = (("--model", "model"), ("--dataset", "dataset"), ("--ptx-coef", "ptx_coef"), ("--policy", "policy"),
-              ("--rounds", "rounds"), ("--full", "full"), ("--pretrain", "pretrain"))
+              ("--rounds", "rounds"), ("--full", "full"), ("--pretrain", "pretrain"), ("--beta0", "beta0"))
 
 
 def _run_hub(ap, args, preset):
@@ -200,6 +206,8 @@ def main(argv=None):
         from importlib import import_module
         module, name = RUNNERS[args.command]
         options = {k: v for k, v in vars(args).items() if k not in ("command", "preset", "out", *NAMES)}
+        if options.pop("beta0", False):
+            options.update(config=preset.ppo_beta0, name="ppo_beta0" if args.name == "ppo" else args.name)
         getattr(import_module(f".{module}", __package__), name)(preset, _out(args), **options)
         return 0
     return reproduce(preset, _out(args), full=args.full, rounds=args.rounds, pretrain=args.pretrain)

@@ -225,13 +225,14 @@ def train_ppo(policy, ref_policy, reward_model, value_model, tokenizer, rows, cf
 
 
 def run_ppo(preset, out, kl_coef=None, ptx_coef=None, iterations=None, lr=None, policy=None, seed=None,
-            resume=False, name="ppo", log=print, progress=True, callback=None, init=None, reward=None):
+            resume=False, name="ppo", log=print, progress=True, callback=None, init=None, reward=None, config=None):
     """`python -m igpt_lib ppo`: PPO (or PPO-ptx) of the SFT policy against OUT/rm/ → OUT/<name>/
     (default OUT/ppo/; other names keep variants such as a β sweep side by side). Checkpoints go
     to OUT/<name>/checkpoints/; `resume` continues from the newest one. `callback(stats)` is
     called after each iteration (e.g. `plots.LivePlot().update` in a notebook). `init` (a
     policy folder) and `reward` (an RM folder) replace the SFT start and OUT/rm/: the iterated
-    rounds continue a PPO policy against a retrained RM; the KL reference stays the SFT policy."""
+    rounds continue a PPO policy against a retrained RM; the KL reference stays the SFT policy.
+    `config` (a PPOConfig, e.g. `preset.ppo_beta0`) replaces `preset.ppo`; the keywords override it."""
     import time
     from dataclasses import asdict
     from accelerate import Accelerator
@@ -239,7 +240,7 @@ def run_ppo(preset, out, kl_coef=None, ptx_coef=None, iterations=None, lr=None, 
     from .data import load_prompts, write_json
     from .models import load_tokenizer, save_checkpoint
     from .reward import load_reward_model
-    cfg, out, start, acc = preset.ppo, Path(out), time.time(), Accelerator()
+    cfg, out, start, acc = config or preset.ppo, Path(out), time.time(), Accelerator()
     overrides = {"kl_coef": kl_coef, "ptx_coef": ptx_coef, "iterations": iterations, "lr": lr,
                  "policy": policy, "seed": seed}
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
