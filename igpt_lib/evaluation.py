@@ -17,23 +17,31 @@ from .world.gold import gold_score, judge
 
 
 def heldout_gold(out, policies, tokenizer, n_prompts, max_new_tokens, paired=("ppo", "sft"),
-                 temperature=0.0, samples=1, seed=0):
+                 temperature=0.0, samples=1, seed=0, known=None):
     """Responses of each policy to the first `n_prompts` held-out test prompts of the world in
     OUT — greedy (temperature 0), or `samples` per prompt at `temperature` — judged by the gold
     labeler: the mean per policy with a bootstrap 95 % CI (over prompts, each prompt's samples
-    averaged), and the paired difference `paired[0] − paired[1]` (same prompts) with its CI."""
+    averaged), and the paired difference `paired[0] − paired[1]` (same prompts) with its CI.
+    `known` maps a name to per-prompt scores from `heldout_scores` with these settings (a
+    policy judged before, e.g. the SFT model every PPO run is compared with): not generated again."""
+    scores = dict(known or {})
+    for name, model in policies.items():
+        if name not in scores:
+            scores[name] = heldout_scores(out, model, tokenizer, n_prompts, max_new_tokens, temperature, samples, seed)
+    diff = scores[paired[0]] - scores[paired[1]]
+    return {**{k: {"mean": float(v.mean()), "ci95": bootstrap_ci(v)} for k, v in scores.items()},
+            "difference": {"mean": float(diff.mean()), "ci95": bootstrap_ci(diff)}, "prompts": len(diff),
+            "temperature": temperature, "samples": samples if temperature > 0 else 1}
+
+
+def heldout_scores(out, model, tokenizer, n_prompts, max_new_tokens, temperature=0.0, samples=1, seed=0):
+    """Gold score per held-out test prompt (its samples averaged), shape (prompts,): see heldout_gold."""
     test = load_prompts(Path(out) / "world" / "data" / "prompts.test.jsonl")[:n_prompts]
     samples = samples if temperature > 0 else 1
     repeated = [r for r in test for _ in range(samples)]                     # prompt i → rows i·s .. i·s + s − 1
-    scores = {}
-    for name, model in policies.items():
-        ys = responses(model, tokenizer, test, max_new_tokens, temperature, samples, seed=seed)
-        per_sample = np.array([gold_score(r, y) for r, y in zip(repeated, ys)])
-        scores[name] = per_sample.reshape(len(test), samples).mean(1)       # (prompts,)
-    diff = scores[paired[0]] - scores[paired[1]]
-    return {**{k: {"mean": float(v.mean()), "ci95": bootstrap_ci(v)} for k, v in scores.items()},
-            "difference": {"mean": float(diff.mean()), "ci95": bootstrap_ci(diff)}, "prompts": len(test),
-            "temperature": temperature, "samples": samples}
+    ys = responses(model, tokenizer, test, max_new_tokens, temperature, samples, seed=seed)
+    per_sample = np.array([gold_score(r, y) for r, y in zip(repeated, ys)])
+    return per_sample.reshape(len(test), samples).mean(1)                  # (prompts,)
 
 
 def bootstrap_ci(values, n=2000, seed=0):

@@ -291,8 +291,31 @@ def evaluate_ppo(preset, out, sft, ppo, tokenizer, cfg, samples=4):
     the distribution PPO optimises; sharpening it need not change the greedy answer)."""
     from .evaluation import heldout_gold
     args = (out, {"sft": sft, "ppo": ppo}, tokenizer, preset.world.eval_prompts, cfg.max_new_tokens)
-    return {"test_gold": heldout_gold(*args),
-            "test_gold_sampled": heldout_gold(*args, temperature=1.0, samples=samples, seed=cfg.seed)}
+    settings = (dict(temperature=0.0, samples=1, seed=0), dict(temperature=1.0, samples=samples, seed=cfg.seed))
+    return {key: heldout_gold(*args, **kw, known={"sft": _sft_scores(out, cfg.policy, sft, *args[2:], **kw)})
+            for key, kw in zip(("test_gold", "test_gold_sampled"), settings)}
+
+
+def _sft_scores(out, policy, sft, tokenizer, n_prompts, max_new_tokens, **settings):
+    """The SFT policy's per-prompt held-out gold scores, kept beside its weights in
+    OUT/sft/<policy>/heldout_scores.json under the settings and the weights' sha256: every PPO
+    run from one SFT model is compared with the same numbers, generated once (~10 s each)."""
+    import hashlib
+    from .data import write_json
+    from .evaluation import heldout_scores
+    folder = Path(out) / "sft" / policy
+    cache = folder / "heldout_scores.json"
+    digest = hashlib.sha256()
+    for f in sorted(folder.glob("*.safetensors")):
+        digest.update(f.read_bytes())
+    weights = digest.hexdigest()[:16]
+    key = json.dumps({"weights": weights, "prompts": n_prompts, "max_new_tokens": max_new_tokens, **settings},
+                     sort_keys=True)
+    known = json.loads(cache.read_text()) if cache.exists() else {}
+    if key not in known:
+        known[key] = heldout_scores(out, sft, tokenizer, n_prompts, max_new_tokens, **settings).tolist()
+        write_json(cache, known)
+    return np.array(known[key])
 
 
 def corpus_tokens(out, tokenizer):

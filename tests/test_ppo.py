@@ -210,3 +210,28 @@ def test_trim_padding_keeps_every_real_token():
     assert torch.equal(t_ids, ids[:, 1:7]) and t_att.sum() == att.sum()
     _, _, q, t = trim_padding(ids, torch.tensor([[0, 1, 1, 1, 0, 0, 0, 0]] * 3), 4)
     assert (q, t) == (3, 1)                          # all responses empty: one response column kept
+
+
+def test_sft_heldout_scores_are_generated_once_and_equal_a_fresh_judgement(smoke_rm, monkeypatch):
+    from igpt_lib import evaluation
+    from igpt_lib.config import get_preset
+    from igpt_lib.models import load_tokenizer
+    from igpt_lib.ppo_trainer import evaluate_ppo
+    preset = get_preset("smoke")
+    cfg, folder = preset.ppo, smoke_rm / "sft" / preset.ppo.policy
+    tok, sft = load_tokenizer(folder), AutoModelForCausalLM.from_pretrained(folder)
+    ppo = AutoModelForCausalLM.from_pretrained(folder)
+    with torch.no_grad():
+        ppo.get_output_embeddings().weight.mul_(1.5)                  # a different policy than its SFT start
+    (folder / "heldout_scores.json").unlink(missing_ok=True)
+    first = evaluate_ppo(preset, smoke_rm, sft, ppo, tok, cfg)
+    fresh = evaluation.heldout_gold(smoke_rm, {"sft": sft, "ppo": ppo}, tok, preset.world.eval_prompts,
+                                    cfg.max_new_tokens, temperature=1.0, samples=4, seed=cfg.seed)
+    assert first["test_gold_sampled"] == fresh                       # the cached path judges exactly as before
+    assert len(json.loads((folder / "heldout_scores.json").read_text())) == 2   # greedy and sampled
+    calls = []
+    real = evaluation.heldout_scores
+    monkeypatch.setattr(evaluation, "heldout_scores", lambda *a, **kw: calls.append(a[1]) or real(*a, **kw))
+    assert evaluate_ppo(preset, smoke_rm, sft, ppo, tok, cfg) == first
+    assert calls == [ppo, ppo]                                        # the SFT model was not generated again
+    (folder / "heldout_scores.json").unlink()
