@@ -75,8 +75,9 @@ def e2e_lines(e2e):
     for name, p in e2e["presets"].items():
         rows.append(f"| `{name}` | " + " | ".join(f"{p['stages'][s]['seconds']:.0f} s" for s in stages)
                     + f" | **{p['seconds'] / 60:.1f} min** (goal {p['goal_s'] / 60:.0f}) | {p['peak_rss_mib']:,} MiB |")
-    return ["**End to end** (`bench/e2e.py`): each stage as its own command on a fresh clone (empty model "
-            "cache; the base models shipped in `data/base_models`).", "", *rows, ""]
+    return ["**End to end** (`bench/e2e.py`): `python -m igpt_lib reproduce` on a fresh clone (empty model "
+            "cache; the base models shipped in `data/base_models`), one process; each stage's time from the "
+            "`OUT/stages.json` it writes; the total includes start-up.", "", *rows, ""]
 
 
 def generation_lines(gen):

@@ -4,8 +4,10 @@ Each stage reads what the previous one wrote under --out, so a run can be resume
 stage and a notebook can start at any lesson after one `reproduce`.
 """
 import argparse
+import json
 import sys
 import time
+from pathlib import Path
 
 from .config import PRESETS, get_preset
 from .utils import quiet_transformers
@@ -99,7 +101,6 @@ def reproduce(preset, out, full=False, rounds=0, pretrain=False):
     the Figure 1 runs at more sizes and seeds (then evaluation runs again); `pretrain` trains
     the base models here instead of taking the shipped ones. The β = 0 run (`ppo_beta0`) is what
     the over-optimisation claim reads."""
-    from pathlib import Path
     from .ppo_trainer import run_ppo
     from .report import run_eval
     from .reward import run_rm
@@ -119,15 +120,41 @@ def reproduce(preset, out, full=False, rounds=0, pretrain=False):
               *[(f"round{r}", round_dir(out, r) / "ppo" / "summary.json", lambda r=r: run_round(preset, out, r))
                 for r in range(1, rounds + 1)],
               ("eval", out / "report.json", lambda: run_eval(preset, out))]
+    from .data import write_json
+    timings = out / "stages.json"
+    done = json.loads(timings.read_text()) if timings.exists() else {}
     for name, done_marker, run in stages:
         if done_marker.exists() and not (name == "eval" and _stale(done_marker, out)):
             print(f"reproduce: {name} already in {out} ({done_marker.name}); skipped")
             continue
-        t = time.time()
+        t, _ = time.time(), _reset_peak_rss()
         run()
+        done[name] = {"seconds": round(time.time() - t, 1), "peak_rss_mib": _peak_rss_mib()}
+        write_json(timings, done)
         print(f"reproduce: {name} done in {time.time() - t:.0f} s")
-    print(f"reproduce: {time.time() - start:.0f} s; report in {out / 'report.json'}")
+    print(f"reproduce: {time.time() - start:.0f} s; report in {out / 'report.json'}; "
+          f"seconds and peak memory per stage in {timings}")
     return 0
+
+
+def _reset_peak_rss():
+    """Start a new peak-RSS window (Linux: /proc/self/clear_refs); False where it cannot."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_mib():
+    """Peak resident memory since the last _reset_peak_rss (Linux VmHWM), else of the whole process."""
+    try:
+        line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmHWM:"))
+        return round(int(line.split()[1]) / 1024)
+    except (OSError, StopIteration):
+        import resource
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024))  # macOS: bytes, Linux: KiB
 
 
 def _figure1_runs(preset, out, run_ppo):

@@ -50,8 +50,12 @@ def test_reproduce_skips_stages_already_done(smoke_world, tmp_path, capsys):
     assert beta0["kl_coef"] == 0 and beta0["lr"] == 10 * get_preset("smoke").ppo.lr
     over = report["claims"]["overoptimisation_at_beta0"]
     assert over["value"]["run"] == "ppo_beta0" and over["holds"] in (True, False)   # computed, not "needs a run"
+    stages = json.loads((tmp_path / "stages.json").read_text())                # what bench/e2e.py reads
+    assert list(stages) == ["sft", "rm", "ppo", "ppo_ptx", "ppo_beta0", "eval"]   # world was skipped: not timed
+    assert all(r["seconds"] > 0 and 50 < r["peak_rss_mib"] < 20_000 for r in stages.values())
     assert main(["reproduce", "--preset", "smoke", "--out", str(tmp_path)]) == 0
     assert "sft already in" in capsys.readouterr().out
+    assert json.loads((tmp_path / "stages.json").read_text()) == stages           # skipped stages keep their times
 
 
 def test_full_reproduce_adds_figure1_runs_and_reevaluates(tmp_path):
