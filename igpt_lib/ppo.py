@@ -255,14 +255,16 @@ def ppo_update(policy, value_model, opt, value_opt, ro, cfg, ptx_batches=None, a
 
 
 def rollout_stats(ro):
-    """KL (k1: mean of log π − log π_ref summed per sequence; k3: the always-positive
-    estimator), score, non-score reward, response length, explained variance."""
+    """KL (k1: mean of log π − log π_ref summed per sequence, with its standard error `kl_se`;
+    k3: the always-positive estimator), score, non-score reward, response length, explained variance."""
     diff = (ro.logprobs - ro.ref_logprobs) * ro.mask
+    per_seq = diff.sum(1)                                                     # (B,) k1 per episode
+    kl_se = (per_seq.std() / len(per_seq) ** 0.5).item() if len(per_seq) > 1 else 0.0
     k3 = ((torch.exp(-diff) - 1) + diff) * ro.mask
     valid = ro.mask
     var_r = torch.var(ro.returns[valid])
     ev = 1 - torch.var((ro.returns - ro.values)[valid]) / var_r if var_r > 0 else torch.tensor(float("nan"))
-    return {"score": ro.scores.mean().item(), "kl": diff.sum(1).mean().item(), "kl_k3": k3.sum(1).mean().item(),
+    return {"score": ro.scores.mean().item(), "kl": per_seq.mean().item(), "kl_se": kl_se, "kl_k3": k3.sum(1).mean().item(),
             "non_score_reward": (ro.rewards.sum(1) - ro.scores).mean().item(),
             "response_length": ro.mask.sum(1).float().mean().item(), "explained_variance": ev.item()}
 
