@@ -12,9 +12,11 @@ ours takes `batch_prompts` prompts with all their K responses (K forwards each, 
 per pair). Timed: the training loop only (TRL's tokenisation and our set-up excluded).
 Accuracy: pairs of held-out prompts, ranked by held-out labelers (and by gold). Each K runs
 with `--seeds` training seeds (the scalar head's initialisation and the data order; the
-comparisons stay the same); times and accuracies are means over them. A supplement trains ours
-for twice the epochs (TRL forwards each response K − 1 times per epoch, ours once): its
-accuracy and speed against TRL's one epoch are reported beside.
+comparisons stay the same); times and accuracies are means over them. Two supplements: ours
+for twice the epochs (TRL forwards each response K − 1 times per epoch, ours once), and ours
+with half the prompts per optimizer step (twice the steps, the same forwards: TRL's pairs are
+shuffled, so each of its steps spans up to C(K,2)× more prompts); their accuracy and speed
+against TRL's one epoch are reported beside.
 """
 import argparse
 import contextlib
@@ -145,7 +147,7 @@ def main():
         sets = ranked_sets(train_rows, k, train_panel, seed=1000 + k)
         heldout = ranked_sets(test_rows, k, held_panel, seed=2000 + k)
         comparisons = sum(1 for s in sets for a in s["ranks"] for b in s["ranks"] if a < b) * cfg.epochs
-        runs = {"ours": [], "trl": [], "ours_more": []}  # (seconds, forwards, held-out acc., gold acc.) per seed
+        runs = {"ours": [], "trl": [], "ours_more": [], "ours_steps": []}  # (s, forwards, acc., gold acc.) per seed
         for seed in args.seeds:
             run = replace(cfg, seed=seed)
             model, seconds, forwards, _ = run_ours(model_dir, tokenizer, sets, run)
@@ -153,6 +155,9 @@ def main():
             more = replace(run, epochs=run.epochs * 2)  # a supplement: twice the passes, still far fewer forwards
             model, seconds, forwards, _ = run_ours(model_dir, tokenizer, sets, more)
             runs["ours_more"].append((seconds, forwards, *accuracy(model, tokenizer, heldout, more)))
+            steps = replace(run, batch_prompts=max(run.batch_prompts // 2, 1))  # twice the steps, same forwards
+            model, seconds, forwards, _ = run_ours(model_dir, tokenizer, sets, steps)
+            runs["ours_steps"].append((seconds, forwards, *accuracy(model, tokenizer, heldout, steps)))
             model, seconds, forwards, pairs = run_trl(model_dir, tokenizer, sets, run, k)
             assert pairs * cfg.epochs == comparisons, (pairs, comparisons)  # TRL dropped none
             runs["trl"].append((seconds, forwards, *accuracy(model, tokenizer, heldout, run)))
@@ -170,7 +175,11 @@ def main():
                "ours_acc_by_seed": [r[2] for r in runs["ours"]], "trl_acc_by_seed": [r[2] for r in runs["trl"]],
                "ours_double_epochs": {"epochs": 2 * cfg.epochs, "ratio": round(trl_s / stat["ours_more"][0], 2),
                                       "forwards": int(stat["ours_more"][1]), "acc": round(stat["ours_more"][2], 4),
-                                      "gold_acc": round(stat["ours_more"][3], 4)}}
+                                      "gold_acc": round(stat["ours_more"][3], 4)},
+               "ours_half_batch": {"batch_prompts": max(cfg.batch_prompts // 2, 1),
+                                   "ratio": round(trl_s / stat["ours_steps"][0], 2),
+                                   "forwards": int(stat["ours_steps"][1]), "acc": round(stat["ours_steps"][2], 4),
+                                   "gold_acc": round(stat["ours_steps"][3], 4)}}
         results["K"][str(k)] = row
         print(f"{k:>2} {row['ours_comparisons_per_s']:>10.1f} {row['trl_comparisons_per_s']:>10.1f} "
               f"{row['ratio']:>5.2f}× {int(ours_fwd):>9,} {int(trl_fwd):>9,} {ours_acc:>8.3f} {trl_acc:>8.3f} "
