@@ -5,7 +5,9 @@ Each scenario — a training step (full, with and without gradient checkpointing
 on a model with Pythia-70M's architecture and random weights, and its peak is compared with
 `igpt_lib.memory.estimate` for the same shapes. CPU: the process's peak resident memory
 minus what it held before the model was loaded (fp32). CUDA: `torch.cuda.max_memory_allocated`
-(fp16). Writes bench/results/memory_<device>.json and the table in docs/memory.md.
+(fp16 compute; weights as the stages keep them: float32 where they train, 16-bit where frozen).
+Writes bench/results/memory_<device>.json and the table in docs/memory.md; `--tables` only
+rewrites the tables (docs/memory.md, README) from the result files and the current plans.
 """
 import argparse
 import json
@@ -36,7 +38,8 @@ auto = AutoModelForSequenceClassification if args.get("head") == "classifier" el
 kw = {"num_labels": 1} if args.get("head") == "classifier" else {}
 if args.get("bits"):  # quantised models are placed at load time (.to() is refused for them on a GPU)
     kw |= {"quantization_config": BitsAndBytesConfig(load_in_8bit=True), "device_map": {"": device}}
-model = auto.from_pretrained(folder, dtype=torch.float16 if cuda else torch.float32, **kw)
+# as the stages load them: weights that train are float32 (16-bit compute under autocast), frozen ones 16-bit
+model = auto.from_pretrained(folder, dtype=torch.float16 if cuda and args.get("train") != "full" else torch.float32, **kw)
 if not args.get("bits"):
     model = model.to(device)
 model.config.pad_token_id = 0
@@ -119,10 +122,13 @@ def run(device="cpu"):
 def table(result):
     lines = [f"Measured {result['date']} on {result['machine']} ({result['device']}, "
              f"{result['dtype']}), model: {ARCH}'s architecture with random weights; "
-             "`python bench/memory_check.py`.", "",
+             f"weights: {result.get('weights', result['dtype'])}; `python bench/memory_check.py`.", "",
              "| scenario | batch × tokens | measured GiB | estimated GiB | estimated / measured |",
              "|---|---|---:|---:|---:|"]
-    for r in result["rows"]:
+    for r in result["rows"]:  # the estimate as the code computes it now (it is refined over time)
+        scenario = {k: v for k, v in SCENARIOS[r["scenario"]].items()}
+        r = {**r, "estimated_gib": estimated(scenario, result["device"]) / 2 ** 30}
+        r["estimated_over_measured"] = r["estimated_gib"] / r["measured_gib"]
         lines.append(f"| {r['scenario']} | {r.get('batch') or r.get('generate')} × {r['seq']} | "
                      f"{r['measured_gib']:.3f} | {r['estimated_gib']:.3f} | {r['estimated_over_measured']:.2f} |")
     return "\n".join(lines)
@@ -135,20 +141,26 @@ def main():
     from docs.update_numbers import replace as replace_between
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    device = ap.parse_args().device
-    rows = run(device)
-    machine = (f"{os.cpu_count()}-core CPU ({platform.processor() or platform.machine()})" if device == "cpu"
-               else __import__("torch").cuda.get_device_name())
-    result = {"date": date.today().isoformat(), "device": device, "machine": machine,
-              "dtype": "float16" if device == "cuda" else "float32", "rows": rows}
-    out = ROOT / "bench" / "results" / f"memory_{device}.json"
-    out.write_text(json.dumps(result, indent=1) + "\n")
-    replace_between(ROOT / "docs" / "memory.md", f"memory-{device}", table(result))
+    ap.add_argument("--tables", action="store_true", help="measure nothing: rewrite the tables from the result files")
+    args = ap.parse_args()
+    device = args.device
+    if not args.tables:
+        rows = run(device)
+        machine = (f"{os.cpu_count()}-core CPU ({platform.processor() or platform.machine()})" if device == "cpu"
+                   else __import__("torch").cuda.get_device_name())
+        result = {"date": date.today().isoformat(), "device": device, "machine": machine,
+                  "dtype": "float16" if device == "cuda" else "float32", "rows": rows,
+                  "weights": "float32 where they train, float16 where frozen" if device == "cuda" else "float32"}
+        out = ROOT / "bench" / "results" / f"memory_{device}.json"
+        out.write_text(json.dumps(result, indent=1) + "\n")
+    for found in sorted((ROOT / "bench" / "results").glob("memory_*.json")):
+        result = json.loads(found.read_text())
+        replace_between(ROOT / "docs" / "memory.md", f"memory-{result['device']}", table(result))
     from igpt_lib.memory import plan
     for preset in ("colab-t4", "a100"):  # the estimates beside the measurements
         replace_between(ROOT / "docs" / "memory.md", f"plan-{preset}", plan(preset).table())
     replace_between(ROOT / "README.md", "gpu-presets", presets_table())
-    print(f"wrote {out.relative_to(ROOT)}, docs/memory.md and README's GPU presets table")
+    print("wrote docs/memory.md and README's GPU presets table" + ("" if args.tables else f" and {out.relative_to(ROOT)}"))
 
 
 def presets_table():

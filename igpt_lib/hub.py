@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .data import load_comparisons, load_demonstrations_any, split_by_user, write_json, write_jsonl
+from .memory import JUDGE_BATCH, JUDGE_LENGTH
 
 
 def short(name):
@@ -68,8 +69,11 @@ def prompts(hub, tokenizer, split="train"):
     return out
 
 
-def _free(*models):
-    del models
+def _free():
+    """Hand the GPU memory of models that are gone (the caller's deleted ones, and the reference
+    cycles a trainer leaves) back to the driver, so each phase starts from what it loads itself.
+    Measured on a GPU (bench/hub_memory.py): without it the evaluation began with the PPO phase's
+    ~3.5 GiB still allocated, and the judge ran with 7 GiB held in PyTorch's cache."""
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -85,6 +89,7 @@ def run_sft(preset, out, resume=False, log=print, progress=True):
     progress_path = out / "sft" / "progress.json"  # sizes done; summary.json (the stage's marker) comes last
     summary = json.loads(progress_path.read_text()) if progress_path.exists() else {}
     for name in hub.policies:
+        _free()  # the previous size's trainer
         folder = out / "sft" / short(name)
         if short(name) in summary:
             log(f"sft {short(name)}: already in {folder}; skipped")
@@ -103,16 +108,17 @@ def run_sft(preset, out, resume=False, log=print, progress=True):
 
 def run_rm(preset, out, resume=False, log=print, progress=True):
     """Step 2: one K-way RM from `hub.reward_model` on `hub.rm_data` → OUT/rm/."""
-    from .models import load_tokenizer, save_checkpoint
+    from .models import best_device, load_tokenizer, save_checkpoint
     from .reward import _refuse_unless_resume, evaluate, load_reward_model, normalise, score_sets, train_reward_model
     from .utils import set_seed
     hub, cfg, out, start = preset.hub, preset.rm, Path(out), time.time()
     _refuse_unless_resume(out / "rm" / "checkpoints", resume)  # never overwrite an interrupted run's state
+    _free()  # a phase starts from what it loads
     train, val = comparisons(hub)
     tok = load_tokenizer(hub.reward_model)
     tok.truncation_side = "left"  # the RM reads the last token: cut the prompt's start, never the response
     set_seed(cfg.seed)
-    model = load_reward_model(hub.reward_model)
+    model = load_reward_model(hub.reward_model).to(best_device())  # float32 weights, 16-bit compute on a GPU
     model.config.pad_token_id = tok.pad_token_id
     log(f"rm: {len(train)} ranked sets ({sum(len(r['responses']) for r in train)} responses) from "
         f"{', '.join(hub.rm_data)}")
@@ -134,30 +140,36 @@ def run_rm(preset, out, resume=False, log=print, progress=True):
 
 def run_ppo(preset, out, resume=False, log=print, progress=True):
     """Step 3: PPO of the smallest SFT policy with LoRA adapters against OUT/rm/ → OUT/ppo/."""
+    from accelerate import Accelerator
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM
-    from .models import load_causal_lm, load_tokenizer, lora_config, save_checkpoint
+    from .models import compute_dtype, load_causal_lm, load_tokenizer, lora_config, save_checkpoint
     from .ppo_trainer import PPOTrainer
     from .reward import _refuse_unless_resume, load_reward_model
     hub, cfg, out, start = preset.hub, preset.ppo, Path(out), time.time()
     _refuse_unless_resume(out / "ppo" / "checkpoints", resume)  # never overwrite an interrupted run's state
+    _free()
     sft_dir = out / "sft" / short(hub.policies[0])
     tok = load_tokenizer(sft_dir)
     tok.truncation_side = "left"  # the RM reads the last token: cut the prompt's start, never the response
     if load_tokenizer(out / "rm").get_vocab() != tok.get_vocab():  # rollouts are scored with the policy's ids
         raise ValueError(f"the reward model ({hub.reward_model}) and the policy ({hub.policies[0]}) use different "
                          "tokenizers; PPO scores the policy's token ids, so pick an RM base of the policy's family")
-    policy = load_causal_lm(sft_dir, load_in_8bit=preset.sft.load_in_8bit)
+    # Frozen weights (the LoRA base, the reference, the RM) in 16-bit on a GPU; trained ones
+    # (adapters or the full policy, the value model) float32, computed under autocast.
+    policy = load_causal_lm(sft_dir, load_in_8bit=preset.sft.load_in_8bit, frozen_base=bool(cfg.lora_r))
     ref = None  # LoRA: the SFT weights under the adapters are the reference (no second copy)
     if cfg.lora_r:
         policy = get_peft_model(policy, lora_config(cfg.lora_r, 2 * cfg.lora_r, 0.0))
     else:
-        ref = AutoModelForCausalLM.from_pretrained(sft_dir)
-    reward, value = load_reward_model(out / "rm"), load_reward_model(out / "rm")  # value from the RM (§3.5)
+        ref = AutoModelForCausalLM.from_pretrained(sft_dir, dtype=compute_dtype())
+    reward = load_reward_model(out / "rm", dtype=compute_dtype())
+    value = load_reward_model(out / "rm")  # initialised from the RM (§3.5)
     rows = prompts(hub, tok)
     log(f"ppo: {short(hub.policies[0])} + LoRA r = {cfg.lora_r}, β = {cfg.kl_coef}, {cfg.iterations} iterations "
         f"on {len(rows)} prompts")
-    trainer = PPOTrainer(policy, ref, reward, value, tok, rows, cfg)
+    precision = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(compute_dtype(), "no")
+    trainer = PPOTrainer(policy, ref, reward, value, tok, rows, cfg, accelerator=Accelerator(mixed_precision=precision))
     ppo_dir = out / "ppo"
     ppo_dir.mkdir(parents=True, exist_ok=True)
     done = trainer.resume(ppo_dir / "checkpoints", ppo_dir / "metrics.jsonl") if resume else None
@@ -170,7 +182,7 @@ def run_ppo(preset, out, resume=False, log=print, progress=True):
     return last
 
 
-def judge_scores(name, pairs, batch_size=16, max_length=512):
+def judge_scores(name, pairs, batch_size=JUDGE_BATCH, max_length=JUDGE_LENGTH):
     """The gold judge's score of each (prompt, response): a sequence classifier read as a
     text pair (OpenAssistant's reward models take question and answer this way)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -188,7 +200,8 @@ def judge_scores(name, pairs, batch_size=16, max_length=512):
             enc = tok([p for p, _ in chunk], [y for _, y in chunk], return_tensors="pt", padding=True,
                       truncation=True, max_length=max_length).to(device)
             scores += model(**enc).logits[:, 0].float().tolist()
-    _free(model)
+    del model
+    _free()
     return scores
 
 
@@ -209,7 +222,8 @@ def _generate(path, rows, max_new_tokens, cfg, batch_size, bits=None):
         model.to("cuda" if cuda else "cpu")
     ys = responses(model.eval(), load_tokenizer(path), rows, max_new_tokens, temperature=cfg.temperature,
                    seed=cfg.seed, batch_size=batch_size)
-    _free(model)
+    del model
+    _free()
     return ys
 
 
@@ -227,6 +241,7 @@ def run_eval(preset, out, log=print, progress=True):
     from .memory import model_config, shape
     from .models import load_tokenizer
     hub, cfg, out, start = preset.hub, preset.eval, Path(out), time.time()
+    _free()  # the PPO trainer's models (reference cycles) before the first generation
     rows = prompts(hub, load_tokenizer(out / "ppo"), split="val")[:hub.eval_prompts]
     if not rows:
         raise ValueError(f"no held-out prompts: the validation users of {', '.join(hub.ppo_prompts)} have none")

@@ -13,6 +13,10 @@
                2·b·s·h per layer plus one layer's full set. Plus the logits: b·s·V × 12 B in
                16-bit (logits, fp32 upcast, both gradients), 8 B in fp32, + 12 B under LoRA (measured)
   kv_cache     2 · layers · b · s · (kv heads · head dim) × 2 B while generating
+  forward      an inference forward pass of b rows (a judge's batch, a generation's prefill) holds
+               one layer's transient b·s·(24·h + c·a·s·2) bytes in 16-bit (c = 3 attention-score
+               matrices with DeBERTa's relative attention, else 1): fitted to the GPU measurements
+               of the judge and the 8-bit baseline (docs/memory.md), not derived
 A phase's peak is the sum over the models alive in it; `total_gib` is the largest phase. The
 estimate is checked against measured peaks (docs/memory.md, `python bench/memory_check.py`).
 """
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 import torch
 
 GIB = 2 ** 30
+JUDGE_BATCH, JUDGE_LENGTH = 16, 512  # hub.judge_scores' defaults
 BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "int4": 0.5 + 4 / 64}  # int4: + absmax per 64
 HEADS = ("embed_out", "lm_head", "score", "classifier")  # output layers bitsandbytes leaves unquantised
 
@@ -60,6 +65,7 @@ class Shape:
     layers: int
     vocab: int
     kv_dim: int
+    relative: bool = False  # DeBERTa's relative attention: three attention-score matrices
 
 
 def shape(config, head="causal_lm"):
@@ -74,7 +80,8 @@ def shape(config, head="causal_lm"):
     return Shape(params=sum(p.numel() for p in model.parameters()), linear=sum(i * o for i, o in dims),
                  linear_dims=dims, hidden=config.hidden_size, heads=heads, layers=config.num_hidden_layers,
                  vocab=config.vocab_size if head == "causal_lm" else 1,
-                 kv_dim=kv_dim * (config.hidden_size // heads))
+                 kv_dim=kv_dim * (config.hidden_size // heads),
+                 relative=bool(getattr(config, "relative_attention", False)))
 
 
 @dataclass
@@ -95,9 +102,10 @@ class ModelMemory:
 
 
 def estimate(name, role, phase, shp, dtype="float16", bits=None, train=None, lora_r=0, batch=1, seq=1,
-             generate=0, checkpointing=True, optimizer="adamw_torch", attention_scores=False):
+             generate=0, checkpointing=True, optimizer="adamw_torch", attention_scores=False, forward=0):
     """One model in one phase. `train`: None (inference), "full" or "lora"; `generate`: rows
-    whose KV cache is kept (prompt + response of `seq` tokens); `attention_scores`: the
+    whose KV cache is kept (prompt + response of `seq` tokens; their prefill is a forward pass);
+    `forward`: rows of an inference forward pass of `seq` tokens; `attention_scores`: the
     attention matrix is materialised (CPU, eager attention)."""
     act_bytes = BYTES[dtype]
     if bits:  # linear layers quantised, the rest in the compute dtype
@@ -119,6 +127,9 @@ def estimate(name, role, phase, shp, dtype="float16", bits=None, train=None, lor
         # trained one (bench/memory_check.py; the cause is not traced yet, so it is counted as measured)
         activations += batch * seq * shp.vocab * ((8 if act_bytes == 4 else 12) + (12 if train == "lora" else 0))
     kv = 2 * shp.layers * generate * seq * shp.kv_dim * act_bytes if generate else 0
+    rows = forward or generate
+    if rows and not train:  # one layer's transient of an inference forward (fitted: module docstring)
+        activations += rows * seq * (24 * shp.hidden + (3 if shp.relative else 1) * shp.heads * seq * 2) * act_bytes / 2
     return ModelMemory(name, role, phase, shp.params, weights / GIB, training / GIB, activations / GIB, kv / GIB)
 
 
@@ -192,8 +203,9 @@ def plan(preset, dtype="float16", k_max=9):
             models.append(estimate(name, "reference", phase, policy, dtype=dtype))
     models += [estimate(hub.baseline, "baseline", "baseline", shape(model_config(hub.baseline)),
                         bits=hub.baseline_bits, generate=hub.baseline_batch_size, seq=ppo_seq, dtype=dtype),
-               estimate(hub.gold_judge, "gold_judge", "judge",
-                        shape(model_config(hub.gold_judge), head="classifier"), dtype=dtype)]
+               # the judge is loaded as stored: public reward models ship float32 (OpenAssistant's does)
+               estimate(hub.gold_judge, "gold_judge", "judge", shape(model_config(hub.gold_judge), head="classifier"),
+                        dtype="float32", forward=JUDGE_BATCH, seq=JUDGE_LENGTH)]
     phases = {}
     for m in models:
         phases[m.phase] = phases.get(m.phase, 0.0) + m.total_gib

@@ -7,6 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
+import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 # The residual-dropout field has a different name in each architecture.
@@ -34,13 +35,42 @@ def load_tokenizer(path_or_name, trust_remote_code=False):
     return tok
 
 
-def load_causal_lm(path_or_name, residual_dropout=None, load_in_8bit=False, trust_remote_code=False):
+def compute_dtype():
+    """The 16-bit dtype of mixed precision on this machine: bfloat16 where the GPU has it,
+    float16 on older cards (a T4, compute capability 7.5), float32 on a CPU."""
+    if not torch.cuda.is_available():
+        return torch.float32
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def best_device():
+    """The GPU when there is one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast(device):
+    """Mixed precision (`compute_dtype()`) for forward passes on a GPU; a no-op on a CPU."""
+    device = torch.device(device)
+    return torch.autocast(device.type, dtype=compute_dtype(), enabled=device.type == "cuda")
+
+
+def grad_scaler(device):
+    """Loss scaling, needed only under float16 autocast (bfloat16 has float32's range)."""
+    device = torch.device(device)
+    return torch.amp.GradScaler(device.type, enabled=device.type == "cuda" and compute_dtype() == torch.float16)
+
+
+def load_causal_lm(path_or_name, residual_dropout=None, load_in_8bit=False, trust_remote_code=False, frozen_base=False):
     """A causal LM for training: optional residual dropout, optional 8-bit base weights
-    (bitsandbytes; then only adapters can train, so pair it with LoRA)."""
+    (bitsandbytes; then only adapters can train, so pair it with LoRA). Weights that train are
+    float32 whatever the checkpoint stores (transformers 5 loads a checkpoint in its own dtype, and
+    the Pythia checkpoints are float16: AdamW on 16-bit weights loses small updates); mixed
+    precision computes in 16-bit. `frozen_base`: only LoRA adapters will train, so the base is
+    kept in `compute_dtype()` (half the memory on a GPU; adapters are float32 under peft)."""
     config = AutoConfig.from_pretrained(path_or_name, trust_remote_code=trust_remote_code)
     if residual_dropout is not None:
         set_residual_dropout(config, residual_dropout)
-    kwargs = {}
+    kwargs = {"dtype": compute_dtype() if frozen_base or load_in_8bit else torch.float32}
     if load_in_8bit:
         from transformers import BitsAndBytesConfig
         kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)

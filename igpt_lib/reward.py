@@ -19,6 +19,7 @@ from transformers import AutoModelForSequenceClassification
 from .checkpoint import latest, load_state, save_state
 from .data import response_separator
 from .losses import ranking_loss
+from .models import autocast, best_device, grad_scaler
 from .world.gold import gold_score
 
 
@@ -27,9 +28,11 @@ def rm_text(prompt, response, tokenizer):
     return f"{prompt}{response_separator(prompt)}{response}{tokenizer.eos_token}"
 
 
-def load_reward_model(path):
-    """The RM from an SFT (causal LM) folder — new scalar head — or from a saved RM folder."""
-    return AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
+def load_reward_model(path, dtype=torch.float32):
+    """The RM from an SFT (causal LM) folder — new scalar head — or from a saved RM folder.
+    float32 by default (weights that train: the hub's Pythia checkpoints are float16); a frozen
+    RM on a GPU may take `models.compute_dtype()`."""
+    return AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=dtype)
 
 
 SCORE_ROWS = 32  # texts per forward pass when no batch size is given
@@ -65,7 +68,7 @@ def set_rewards(model, tokenizer, rows, max_length):
     rewards = pad_sequence(list(flat.split(ks)), batch_first=True)             # (B, K)
     ranks = pad_sequence([torch.tensor(r["ranks"]) for r in rows], batch_first=True)
     mask = pad_sequence([torch.ones(k, dtype=torch.bool) for k in ks], batch_first=True)
-    return rewards, ranks, mask
+    return rewards.float(), ranks.to(rewards.device), mask.to(rewards.device)
 
 
 def lr_factor(step, total, warmup, min_ratio):
@@ -99,21 +102,24 @@ def train_reward_model(model, tokenizer, rows, cfg, progress=True, log_every=5, 
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.train()
+    scaler = grad_scaler(model.device)  # float16 only (a T4); otherwise it passes through
     bar = tqdm(total=len(starts), initial=step, desc="reward model", disable=not progress, leave=False)
     while step < len(starts):
         epoch, start = starts[step]
         chunk = [rows[i] for i in orders[epoch][start:start + cfg.batch_prompts]]
         for group in opt.param_groups:
             group["lr"] = cfg.lr * lr_factor(step, len(starts), cfg.warmup_steps, cfg.min_lr_ratio)
-        rewards, ranks, mask = set_rewards(model, tokenizer, chunk, cfg.max_length)
+        with autocast(model.device):  # 16-bit compute on a GPU, float32 weights and loss
+            rewards, ranks, mask = set_rewards(model, tokenizer, chunk, cfg.max_length)
         loss = ranking_loss(rewards, ranks, mask)
         if not torch.isfinite(loss):  # stop before it reaches the weights; keep the last good state
             kept = f"; the state before it is saved in {save()} (--resume continues from it)" if checkpoint_dir else ""
             raise FloatingPointError(f"reward model step {step}: ranking loss is {loss.item()}; "
                                      f"stopped before the update (lower cfg.lr?){kept}")
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
         logs.append({"step": step, "loss": loss.item(), "forwards": int(mask.sum()),
                      "accuracy": pair_accuracy(rewards.detach(), ranks, mask)})
         step += 1
@@ -235,7 +241,7 @@ def fit_reward_model(preset, out, comps, rm_dir, resume=False, log=print, progre
     _refuse_unless_resume(ckpt, resume)
     tokenizer = load_tokenizer(out / "sft" / cfg.size)
     set_seed(cfg.seed)  # the new scalar head is random: seed it, or accuracy varies run to run (±0.04)
-    model = load_reward_model(out / "sft" / cfg.size)
+    model = load_reward_model(out / "sft" / cfg.size).to(best_device())
     log(f"rm: training on {len(comps['train'])} ranked sets "
         f"({sum(len(r['responses']) for r in comps['train'])} responses, one forward each)")
     if resume and latest(ckpt) is not None:

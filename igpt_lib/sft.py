@@ -131,7 +131,8 @@ def train_sft(model_path, tokenizer, train_rows, val_rows, eval_rows, cfg, folde
     # the Trainer's own reload is a plain load_state_dict(strict=False), which in transformers 5
     # silently skips renamed keys (GPT-NeoX saves lm_head as embed_out; transformers#43701).
     weights = start if start and not cfg.lora_r else model_path
-    model = load_causal_lm(weights, residual_dropout=cfg.residual_dropout, load_in_8bit=cfg.load_in_8bit)
+    model = load_causal_lm(weights, residual_dropout=cfg.residual_dropout, load_in_8bit=cfg.load_in_8bit,
+                           frozen_base=bool(cfg.lora_r))  # LoRA: a 16-bit base on a GPU
     history = _cut_metrics(metrics_path, size, start) if resume else []
     selector = EpochSelector(tokenizer, eval_rows, scorer, cfg, folder, size, metrics_path, history)
     peft = lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout) if cfg.lora_r else None

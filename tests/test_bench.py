@@ -52,3 +52,19 @@ def test_generation_bench_counts_tokens_up_to_eos():
     gen = _module("generation")
     assert gen._count([[5, 6, 1, 0, 0], [7, 8, 9]], eos=1) == 3 + 3
     assert gen._count([[1]], eos=1) == 1
+
+
+def test_hub_memory_runs_every_phase_of_the_hub_code_on_tiny_models(tmp_path):
+    """bench/hub_memory.py (the GPU memory check of issue 7) in its CPU mode: the kit's hub stages
+    run on random local models and synthetic files in the hub's schemas, and every phase the plan
+    names gets a measured peak; its docs table is the one in docs/memory.md for the GPU results."""
+    import json
+    hub_memory = _module("hub_memory")
+    result = hub_memory.run("colab-t4", tiny=True, root=tmp_path, log=lambda *a: None)
+    assert result["errors"] == {}
+    assert set(result["phases"]) == {"sft", "rm", "ppo_rollout", "ppo_update", "baseline", "judge"}
+    assert all(r["allocated_gib"] > 0 and r["estimated_gib"] > 0 for r in result["phases"].values())
+    docs = (REPO / "docs" / "memory.md").read_text()
+    for preset in ("colab-t4", "a100"):
+        measured = json.loads((REPO / "bench" / "results" / f"hub_memory_{preset}_cuda.json").read_text())
+        assert hub_memory.table(measured) in docs  # regenerate: python bench/hub_memory.py --docs FILE

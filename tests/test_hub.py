@@ -223,3 +223,19 @@ def test_hub_stages_refuse_an_interrupted_runs_checkpoints_without_resume(hub_fi
         (found / "state.json").write_text("{}")  # a complete checkpoint, as save_state leaves it
         with pytest.raises(FileExistsError, match="--resume"):
             getattr(hub, f"run_{stage}")(preset, out, log=lambda *a: None, progress=False)
+
+
+def test_weights_that_train_load_in_float32_from_a_float16_checkpoint(tmp_path):
+    """transformers 5 loads a checkpoint in its stored dtype and Pythia's are float16: the RM,
+    the value model and a full fine-tune must still train float32 weights (AdamW in float16 loses
+    small updates); a frozen LoRA base takes the compute dtype (float32 on a CPU)."""
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+    from igpt_lib.models import compute_dtype, load_causal_lm
+    from igpt_lib.reward import load_reward_model
+    config = GPTNeoXConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
+                           vocab_size=100)
+    GPTNeoXForCausalLM(config).half().save_pretrained(tmp_path)
+    assert load_causal_lm(tmp_path).dtype == torch.float32
+    assert load_reward_model(tmp_path).dtype == torch.float32
+    assert load_causal_lm(tmp_path, frozen_base=True).dtype == compute_dtype() == torch.float32  # no GPU here
+    assert load_reward_model(tmp_path, dtype=torch.float16).dtype == torch.float16

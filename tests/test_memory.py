@@ -85,3 +85,16 @@ def test_estimate_is_within_25_percent_of_the_measured_peak(memory_check, scenar
     args = mc.SCENARIOS[scenario]
     ratio = mc.estimated(args) / mc.measure(args, folder)
     assert 0.75 <= ratio <= 1.25, ratio
+
+
+def test_the_judge_is_planned_in_float32_with_its_forward_pass():
+    """Public reward models ship float32 and hub.judge_scores loads them as stored; its batch of
+    JUDGE_BATCH × JUDGE_LENGTH tokens adds one layer's transient (fitted on a GPU: docs/memory.md)."""
+    from igpt_lib.memory import GIB, JUDGE_BATCH, JUDGE_LENGTH
+    p = plan("colab-t4")
+    judge = next(m for m in p.models if m.role == "gold_judge")
+    assert judge.weights_gib == pytest.approx(judge.params * 4 / GIB)
+    shp = shape(model_config(get_preset("colab-t4").hub.gold_judge), head="classifier")
+    assert shp.relative  # DeBERTa: three attention-score matrices
+    transient = JUDGE_BATCH * JUDGE_LENGTH * (24 * shp.hidden + 3 * shp.heads * JUDGE_LENGTH * 2) * 4 / 2
+    assert judge.activations_gib == pytest.approx(transient / GIB)
