@@ -68,8 +68,9 @@ if "google.colab" in sys.modules:
     sys.path.insert(0, KIT)
     os.chdir(f"{{KIT}}/notebooks")
     from igpt_lib import colab
-    print(f"GPU: {{colab.gpu_gib():.0f}} GiB, {{colab.precision()}}; these lessons run the offline world "
-          f"(PRESET below); this card's hub preset, from the CLI: --preset {{colab.pick_preset()}}")"""
+    print(f"GPU: {{colab.gpu_gib():.0f}} GiB, {{colab.precision()}}; PRESET below picks the world: 'cpu' is the "
+          f"offline one, and lessons 01, 03 and 06 run real models with this card's hub preset (the other lessons: "
+          f"offline only, so far; the CLI runs every stage): --preset {{colab.pick_preset()}}")"""
 
 
 def repository_url(pyproject=Path(__file__).resolve().parents[1] / "pyproject.toml"):
