@@ -69,8 +69,8 @@ if "google.colab" in sys.modules:
     os.chdir(f"{{KIT}}/notebooks")
     from igpt_lib import colab
     print(f"GPU: {{colab.gpu_gib():.0f}} GiB, {{colab.precision()}}; PRESET below picks the world: 'cpu' is the "
-          f"offline one, and lessons 01, 03 and 06 run real models with this card's hub preset (the other lessons: "
-          f"offline only, so far; the CLI runs every stage): --preset {{colab.pick_preset()}}")"""
+          f"offline one; lessons 01-06 also run real models with this card's hub preset (lesson 00 is about the "
+          f"offline world): --preset {{colab.pick_preset()}}")"""
 
 
 def repository_url(pyproject=Path(__file__).resolve().parents[1] / "pyproject.toml"):

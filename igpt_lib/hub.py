@@ -138,8 +138,9 @@ def run_rm(preset, out, resume=False, log=print, progress=True):
     return report
 
 
-def run_ppo(preset, out, resume=False, log=print, progress=True):
-    """Step 3: PPO of the smallest SFT policy with LoRA adapters against OUT/rm/ → OUT/ppo/."""
+def run_ppo(preset, out, resume=False, log=print, progress=True, callback=None):
+    """Step 3: PPO of the smallest SFT policy with LoRA adapters against OUT/rm/ → OUT/ppo/.
+    `callback(stats)` runs after each iteration (e.g. `plots.LivePlot().update` in lesson 04)."""
     from accelerate import Accelerator
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM
@@ -175,7 +176,7 @@ def run_ppo(preset, out, resume=False, log=print, progress=True):
     done = trainer.resume(ppo_dir / "checkpoints", ppo_dir / "metrics.jsonl") if resume else None
     if done is None:
         (ppo_dir / "metrics.jsonl").write_text("")
-    last = trainer.train(ppo_dir / "metrics.jsonl", ppo_dir / "checkpoints", progress=progress)
+    last = trainer.train(ppo_dir / "metrics.jsonl", ppo_dir / "checkpoints", callback, progress=progress)
     save_checkpoint(trainer.finish(), tok, ppo_dir)
     write_json(ppo_dir / "summary.json", {"last": last, "seconds": round(time.time() - start, 1),
                                           "config": asdict(cfg)})

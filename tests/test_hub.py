@@ -247,10 +247,23 @@ LESSONS = {  # lesson -> (hub names it needs, what its hub branch prints)
     "03_reward_model": (lambda f: {"reward_model": str(f["rm-base"]), "rm_data": f"{f['hh.jsonl']},{f['oa.jsonl']}",
                                    "sft_data": str(f["dolly.jsonl"])},
                         ["ranked sets from", "validation users  accuracy", "accuracy on validation users"]),
-    # the headline reads the run's report.json (made below with few steps: the preset's own would take hours)
-    "06_small_beats_large": (lambda f: {"baseline": str(f["baseline"])},
+    "02_comparisons": (lambda f: _names(f), ["  rank 0", "One ranking per set"]),
+    # 04-06 read the run that the test makes first with few steps (the preset's own would take hours)
+    "04_ppo": (lambda f: _names(f), ["policy SFT-policy-s", "No gold labeler in the hub world", "LoRA r = 16",
+                                     "The β sweep runs in the offline world", "PPO-ptx needs pretraining text"]),
+    "05_evaluation": (lambda f: _names(f), ["models judged on", "PPO-policy-s vs GPT-baseline on",
+                                            "mean judge score", "judge means:"]),
+    "06_small_beats_large": (lambda f: _names(f),
                              ["judge: ", "PPO-policy-s vs GPT-baseline", "The claims need the offline world"]),
 }
+
+
+def _names(files):
+    """Every hub name of _hub_preset(files), as a lesson's HUB parameter."""
+    hub = _hub_preset(files).hub
+    return {k: ",".join(v) if isinstance(v, tuple) else v
+            for k, v in vars(hub).items() if k in ("policies", "baseline", "reward_model", "sft_data", "rm_data",
+                                                   "ppo_prompts", "gold_judge")}
 
 
 @pytest.mark.slow
@@ -264,7 +277,7 @@ def test_lessons_switch_to_a_hub_preset_by_their_parameters(lesson, hub_files, t
     import papermill as pm
     path = Path(__file__).resolve().parents[1] / "notebooks" / f"{lesson}.ipynb"
     names, printed = LESSONS[lesson]
-    if lesson == "06_small_beats_large":
+    if lesson in ("04_ppo", "05_evaluation", "06_small_beats_large"):
         from igpt_lib import hub
         hub.reproduce(_hub_preset(hub_files), tmp_path / "run", log=lambda *a: None, progress=False)
     pm.execute_notebook(str(path), str(tmp_path / path.name), cwd=str(path.parent), progress_bar=False,
