@@ -160,7 +160,9 @@ def main():
     for preset in ("colab-t4", "a100"):  # the estimates beside the measurements
         replace_between(ROOT / "docs" / "memory.md", f"plan-{preset}", plan(preset).table())
     replace_between(ROOT / "README.md", "gpu-presets", presets_table())
-    print("wrote docs/memory.md and README's GPU presets table" + ("" if args.tables else f" and {out.relative_to(ROOT)}"))
+    from igpt_lib.gpu_time import table as time_table
+    replace_between(ROOT / "README.md", "gpu-time", time_table())
+    print("wrote docs/memory.md and README's GPU presets and time tables" + ("" if args.tables else f" and {out.relative_to(ROOT)}"))
 
 
 def presets_table():

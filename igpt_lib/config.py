@@ -184,6 +184,9 @@ class HubConfig:
                                        # policy; here the smallest that ranks better than chance
     sft_data: str = "databricks/databricks-dolly-15k"   # human-written demonstrations (K = 1)
     rm_data: tuple = ("OpenAssistant/oasst1", "Anthropic/hh-rlhf")  # ranked (K = 2..9) and paired (K = 2)
+    rm_max_sets: int = 33_000          # ranked sets the RM trains on, drawn at random from rm_data's train
+                                       # split: the paper's ~33k RM prompts (§3.2); all of HH-RLHF + oasst1
+                                       # (~170k) would take a T4 hours (igpt_lib.gpu_time). None: all
     ppo_prompts: tuple = ("OpenAssistant/oasst1", "Anthropic/hh-rlhf")  # prompts of the RM data's train split
     gold_judge: str = "OpenAssistant/reward-model-deberta-v3-large-v2"  # a public RM standing in for the
                                        # held-out labelers (§3.4); trained on other data than our RM

@@ -49,9 +49,14 @@ def with_names(preset, **names):
 
 
 def comparisons(hub):
-    """(train, val) comparisons of every `hub.rm_data` source, in our schema."""
+    """(train, val) comparisons of every `hub.rm_data` source, in our schema, split by user; at
+    most `hub.rm_max_sets` training sets, drawn at random (seed 0) in their original order."""
     rows = [dict(r) for source in hub.rm_data for r in load_comparisons(source)]
-    return split_by_user(rows)
+    train, val = split_by_user(rows)
+    if hub.rm_max_sets and len(train) > hub.rm_max_sets:
+        keep = np.sort(np.random.default_rng(0).choice(len(train), hub.rm_max_sets, replace=False))
+        train = [train[i] for i in keep]
+    return train, val
 
 
 def prompts(hub, tokenizer, split="train"):

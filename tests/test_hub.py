@@ -291,3 +291,15 @@ def test_lessons_switch_to_a_hub_preset_by_their_parameters(lesson, hub_files, t
     if lesson == "03_reward_model":
         metrics = json.loads((tmp_path / "run" / "rm" / "metrics.json").read_text())
         assert abs(metrics["demo_mean_after"]) < 1e-4 and metrics["val_accuracy"]["pairs"] > 0
+
+
+def test_rm_sets_are_capped_by_a_random_draw_kept_in_order(hub_files):
+    from dataclasses import replace
+    from igpt_lib import hub
+    preset = _hub_preset(hub_files)
+    full, val = hub.comparisons(preset.hub)  # 134 sets: under the preset's 33,000
+    capped, capped_val = hub.comparisons(replace(preset.hub, rm_max_sets=10))
+    assert len(full) > 10 and len(capped) == 10 and capped_val == val
+    assert capped == [r for r in full if r in capped]  # a subset, in the original order
+    assert capped != full[:10]  # drawn at random, not the first ones
+    assert capped == hub.comparisons(replace(preset.hub, rm_max_sets=10))[0]  # the same draw each time

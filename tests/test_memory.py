@@ -98,3 +98,16 @@ def test_the_judge_is_planned_in_float32_with_its_forward_pass():
     assert shp.relative  # DeBERTa: three attention-score matrices
     transient = JUDGE_BATCH * JUDGE_LENGTH * (24 * shp.hidden + 3 * shp.heads * JUDGE_LENGTH * 2) * 4 / 2
     assert judge.activations_gib == pytest.approx(transient / GIB)
+
+
+def test_gpu_time_estimates_every_phase_and_readme_shows_it():
+    """igpt_lib.gpu_time: minutes per phase on each preset's card (an estimate, marked as such in
+    README); capping the RM's sets is what keeps colab-t4's RM phase short."""
+    from igpt_lib import gpu_time
+    for name in ("colab-t4", "a100"):
+        minutes = gpu_time.estimate(name)
+        assert set(minutes) == {"sft", "rm", "ppo", "eval"} and all(v > 0 for v in minutes.values())
+    t4 = get_preset("colab-t4")
+    uncapped = gpu_time.estimate(replace(t4, hub=replace(t4.hub, rm_max_sets=None)))
+    assert 4.5 < uncapped["rm"] / gpu_time.estimate(t4)["rm"] < 6  # README: "about five times longer"
+    assert gpu_time.table() in (BENCH.parent / "README.md").read_text()  # python bench/memory_check.py --tables
