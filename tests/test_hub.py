@@ -303,3 +303,21 @@ def test_rm_sets_are_capped_by_a_random_draw_kept_in_order(hub_files):
     assert capped == [r for r in full if r in capped]  # a subset, in the original order
     assert capped != full[:10]  # drawn at random, not the first ones
     assert capped == hub.comparisons(replace(preset.hub, rm_max_sets=10))[0]  # the same draw each time
+
+
+def test_lesson_00_shows_the_cpu_world_under_a_hub_preset(monkeypatch, capsys):
+    """Lesson 00 is about the offline world: with a hub PRESET it says so and builds the cpu
+    preset's world (its cell is run with build_world stubbed: the whole lesson on the cpu world
+    takes minutes, and its cpu path is what test_notebooks runs)."""
+    import json
+    from pathlib import Path
+    import igpt_lib.world.build as build
+    lesson = Path(__file__).resolve().parents[1] / "notebooks" / "00_overview_and_world.ipynb"
+    cell = next("".join(c["source"]) for c in json.loads(lesson.read_text())["cells"]
+                if c["cell_type"] == "code" and "build_world(preset, out" in "".join(c["source"]))
+    built = {}
+    monkeypatch.setattr(build, "build_world", lambda preset, out, log: built.update(preset=preset.name, out=str(out))
+                        or {"vocab_size": 1, "corpus_tokens": 1})
+    exec(cell, {"PRESET": "colab-t4", "OUT": None})
+    assert built == {"preset": "cpu", "out": "../runs/cpu"}
+    assert "colab-t4 is a hub preset" in capsys.readouterr().out
