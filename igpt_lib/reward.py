@@ -90,19 +90,21 @@ def train_reward_model(model, tokenizer, rows, cfg, progress=True, log_every=5, 
     orders = [rng.permutation(len(rows)) for _ in range(cfg.epochs)]  # the data cursor is `step`
     starts = [(e, s) for e in range(cfg.epochs) for s in range(0, len(rows), cfg.batch_prompts)]
     logs, step = [], 0
+    scaler = grad_scaler(model.device)  # float16 only (a T4); otherwise it passes through
     found = latest(checkpoint_dir) if checkpoint_dir and resume else None
     if found:
         tensors, values = load_state(found, {"rm": model}, {"rm": opt})
         torch.set_rng_state(tensors["torch_rng"])
         step, logs = values["step"], values["logs"]
+        if values.get("scaler"):
+            scaler.load_state_dict(values["scaler"])
 
     def save():
         return save_state(checkpoint_dir, step, {"rm": model}, {"rm": opt}, {"torch_rng": torch.get_rng_state()},
-                          {"logs": logs}, keep=cfg.keep_checkpoints)
+                          {"logs": logs, "scaler": scaler.state_dict()}, keep=cfg.keep_checkpoints)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.train()
-    scaler = grad_scaler(model.device)  # float16 only (a T4); otherwise it passes through
     bar = tqdm(total=len(starts), initial=step, desc="reward model", disable=not progress, leave=False)
     while step < len(starts):
         epoch, start = starts[step]
