@@ -27,6 +27,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from igpt_lib.utils import peak_rss_mib, reset_peak_rss  # noqa: E402
 WORDS = ("the a model reward policy answer question river stone seven blue quickly under over bright "
          "label rank paper train sample token value human assistant kind small large green write").split()
 PLAN_PHASES = ("sft", "rm", "ppo_rollout", "ppo_update", "baseline", "judge")
@@ -125,15 +126,15 @@ class Peaks:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
         else:
-            Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM (Linux >= 4.0)
+            reset_peak_rss()
 
     def _read(self):
         if self.device == "cuda":
             torch.cuda.synchronize()
             return {"allocated_gib": torch.cuda.max_memory_allocated() / 2 ** 30,
                     "reserved_gib": torch.cuda.max_memory_reserved() / 2 ** 30}
-        rss = next(int(x.split()[1]) for x in open("/proc/self/status") if x.startswith("VmHWM:"))
-        return {"allocated_gib": rss / 2 ** 20, "reserved_gib": rss / 2 ** 20}
+        rss = peak_rss_mib() / 1024  # the process's peak resident memory (CPU: --tiny)
+        return {"allocated_gib": rss, "reserved_gib": rss}
 
     def wrap(self, module, attr, label):
         fn = getattr(module, attr)
@@ -231,7 +232,22 @@ def table(result):
                          f"{r['estimated_gib'] / r['allocated_gib']:.2f} |")
         else:
             lines.append(f"| {phase} | failed: see the result file | | {r['estimated_gib']:.2f} | |")
+    from igpt_lib.config import get_preset
+    measured = {k: v for k, v in result["phases"].items() if "allocated_gib" in v}
+    top = max(measured, key=lambda k: measured[k]["reserved_gib"])
+    lines.append(f"\nLargest phase: {top}, {measured[top]['allocated_gib']:.2f} GiB allocated, "
+                 f"{measured[top]['reserved_gib']:.2f} GiB reserved; the preset budgets "
+                 f"{get_preset(result['preset']).hub.gpu_gib:g} GiB of its card.")
+    if result.get("other_peaks"):
+        lines.append("Other measured calls (allocated / reserved GiB): " + "; ".join(
+            f"{k} {v['allocated_gib']:.2f} / {v['reserved_gib']:.2f}" for k, v in result["other_peaks"].items()) + ".")
     return "\n".join(lines)
+
+
+def marker(result_file):
+    """The docs/memory.md marker of a result file: its name, dashed (hub_memory_a100_cuda.json ->
+    hub-memory-a100-cuda)."""
+    return Path(result_file).stem.replace("_", "-")
 
 
 def main():
@@ -247,7 +263,7 @@ def main():
     if args.docs:
         from docs.update_numbers import replace as replace_between
         result = json.loads(args.docs.read_text())
-        replace_between(ROOT / "docs" / "memory.md", f"hub-{result['preset']}-cuda", table(result))
+        replace_between(ROOT / "docs" / "memory.md", marker(args.docs), table(result))
         print(table(result))
         return
     import tempfile

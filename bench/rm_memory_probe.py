@@ -4,7 +4,8 @@
 `reward.train_reward_model` for two steps on the preset's RM (random weights, its real
 architecture), batch and length, in variants that each remove one suspect — gradient
 checkpointing, autocast, AdamW's state — and prints each peak (`torch.cuda.max_memory_allocated`
-from the moment the float32 model is on the GPU). Writes bench/results/rm_memory_probe.json.
+from the moment the float32 model is on the GPU). Writes bench/results/rm_memory_probe.json;
+`--docs` only rewrites its table in docs/memory.md from that file.
 """
 import json
 import subprocess
@@ -72,5 +73,26 @@ def main(preset="colab-t4"):
     return results
 
 
+WHAT = {"default": "as the stage runs it", "no_checkpointing": "without gradient checkpointing",
+        "no_autocast": "without autocast (float32 compute)", "sgd": "SGD instead of AdamW (no moments)",
+        "short_rows": "short rows (~60 tokens, no truncation)"}
+
+
+def table(results):
+    """docs/memory.md: the peak of each variant."""
+    r0 = results[0]
+    lines = [f"colab-t4's RM ({r0['params'] / 1e6:.0f}M parameters), {r0['rows']} rows × up to {r0['max_length']} "
+             "tokens per step, 2 steps (`python bench/rm_memory_probe.py`):", "",
+             "| variant | peak GiB |", "|---|---:|"]
+    lines += [f"| {WHAT[r['variant']]} | {r['peak_gib']:.2f} |" for r in results]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:2])
+    if sys.argv[1:2] == ["--docs"]:  # rewrite docs/memory.md's table from the result file
+        sys.path.insert(0, str(ROOT))
+        from docs.update_numbers import replace
+        replace(ROOT / "docs" / "memory.md", "rm-memory-probe",
+                table(json.loads((ROOT / "bench" / "results" / "rm_memory_probe.json").read_text())))
+    else:
+        main(*sys.argv[1:2])

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from .config import PRESETS, get_preset
-from .utils import quiet_transformers
+from .utils import peak_rss_mib, quiet_transformers, reset_peak_rss
 
 RUNNERS = {"sft": ("sft", "run_sft"), "rm": ("reward", "run_rm"), "ppo": ("ppo_trainer", "run_ppo"),
            "eval": ("report", "run_eval")}
@@ -127,34 +127,14 @@ def reproduce(preset, out, full=False, rounds=0, pretrain=False):
         if done_marker.exists() and not (name == "eval" and _stale(done_marker, out)):
             print(f"reproduce: {name} already in {out} ({done_marker.name}); skipped")
             continue
-        t, _ = time.time(), _reset_peak_rss()
+        t, _ = time.time(), reset_peak_rss()
         run()
-        done[name] = {"seconds": round(time.time() - t, 1), "peak_rss_mib": _peak_rss_mib()}
+        done[name] = {"seconds": round(time.time() - t, 1), "peak_rss_mib": peak_rss_mib()}
         write_json(timings, done)
         print(f"reproduce: {name} done in {time.time() - t:.0f} s")
     print(f"reproduce: {time.time() - start:.0f} s; report in {out / 'report.json'}; "
           f"seconds and peak memory per stage in {timings}")
     return 0
-
-
-def _reset_peak_rss():
-    """Start a new peak-RSS window (Linux: /proc/self/clear_refs); False where it cannot."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_rss_mib():
-    """Peak resident memory since the last _reset_peak_rss (Linux VmHWM), else of the whole process."""
-    try:
-        line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmHWM:"))
-        return round(int(line.split()[1]) / 1024)
-    except (OSError, StopIteration):
-        import resource
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024))  # macOS: bytes, Linux: KiB
 
 
 def _figure1_runs(preset, out, run_ppo):

@@ -77,8 +77,8 @@ def prompts(hub, tokenizer, split="train"):
 def _free():
     """Hand the GPU memory of models that are gone (the caller's deleted ones, and the reference
     cycles a trainer leaves) back to the driver, so each phase starts from what it loads itself.
-    Measured on a GPU (bench/hub_memory.py): without it the evaluation began with the PPO phase's
-    ~3.5 GiB still allocated, and the judge ran with 7 GiB held in PyTorch's cache."""
+    Measured on a GPU (bench/hub_memory.py; docs/memory.md has the run before and after): without
+    it the RM and evaluation phases began with the previous phase's models still allocated."""
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

@@ -1,5 +1,7 @@
 """Small shared helpers."""
 import random
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,3 +22,23 @@ def quiet_transformers():
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
     datasets.disable_progress_bars()
+
+
+def reset_peak_rss():
+    """Start a new peak-RSS window (Linux: /proc/self/clear_refs); False where it cannot."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mib():
+    """Peak resident memory since the last reset_peak_rss (Linux VmHWM), else of the whole process."""
+    try:
+        line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmHWM:"))
+        return round(int(line.split()[1]) / 1024)
+    except (OSError, StopIteration):
+        import resource
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024))  # macOS: bytes, Linux: KiB

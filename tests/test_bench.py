@@ -65,6 +65,16 @@ def test_hub_memory_runs_every_phase_of_the_hub_code_on_tiny_models(tmp_path):
     assert set(result["phases"]) == {"sft", "rm", "ppo_rollout", "ppo_update", "baseline", "judge"}
     assert all(r["allocated_gib"] > 0 and r["estimated_gib"] > 0 for r in result["phases"].values())
     docs = (REPO / "docs" / "memory.md").read_text()
-    for preset in ("colab-t4", "a100"):
-        measured = json.loads((REPO / "bench" / "results" / f"hub_memory_{preset}_cuda.json").read_text())
-        assert hub_memory.table(measured) in docs  # regenerate: python bench/hub_memory.py --docs FILE
+    files = sorted((REPO / "bench" / "results").glob("hub_memory_*_cuda*.json"))
+    assert len(files) == 3  # colab-t4, a100 and colab-t4's first run (before hub._free worked)
+    for path in files:  # regenerate: python bench/hub_memory.py --docs FILE
+        text = hub_memory.table(json.loads(path.read_text()))
+        assert f"<!-- {hub_memory.marker(path)}:start -->\n{text}\n<!-- {hub_memory.marker(path)}:end -->" in docs
+
+
+def test_rm_memory_probe_table_in_docs_is_its_result_file():
+    import json
+    probe = _module("rm_memory_probe")
+    results = json.loads((REPO / "bench" / "results" / "rm_memory_probe.json").read_text())
+    assert {r["variant"] for r in results} == set(probe.VARIANTS)
+    assert probe.table(results) in (REPO / "docs" / "memory.md").read_text()  # python bench/rm_memory_probe.py --docs
