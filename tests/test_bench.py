@@ -78,3 +78,40 @@ def test_rm_memory_probe_table_in_docs_is_its_result_file():
     results = json.loads((REPO / "bench" / "results" / "rm_memory_probe.json").read_text())
     assert {r["variant"] for r in results} == set(probe.VARIANTS)
     assert probe.table(results) in (REPO / "docs" / "memory.md").read_text()  # python bench/rm_memory_probe.py --docs
+
+
+def test_rm_seeds_retrains_the_stage_s_own_rm_at_seed_0(smoke_rm, tmp_path):
+    import json
+    bench = _module("rm_seeds")
+    result = bench.main(["--run", str(smoke_rm), "--preset", "smoke", "--seeds", "0", "1", "--tag", "t",
+                         "--results", str(tmp_path / "rm_seeds.json")])
+    stage = json.loads((smoke_rm / "rm" / "metrics.json").read_text())
+    entry = result["tags"]["t"]
+    for metric in bench.METRICS:  # the bias shift moves no pair, so seed 0 is the stage's accuracy
+        assert abs(entry["seeds"]["0"][metric] - stage[metric]["accuracy"]) < 1e-3
+        values = [entry["seeds"][s][metric] for s in ("0", "1")]
+        assert abs(entry["summary"][metric]["mean"] - sum(values) / 2) < 1e-4
+        assert entry["summary"][metric]["min"] == min(values)
+    assert json.loads((tmp_path / "rm_seeds.json").read_text())["tags"]["t"] == entry
+
+
+def test_rm_seeds_table_in_docs_is_its_result_file():
+    import json
+    bench = _module("rm_seeds")
+    result = json.loads(bench.RESULTS.read_text())
+    assert "default" in result["tags"]  # the stage's own recipe, the yardstick for the others
+    assert bench.table(result) in (REPO / "docs" / "implementation_details.md").read_text()  # --docs
+
+
+def test_rm_seeds_likert_ties_and_config_changes():
+    import pytest
+    bench = _module("rm_seeds")
+    row = {"ranks": [2, 0, 3, 1, 4], "likert": [5, 7, 5, 6, 2]}
+    assert bench.likert_ties(row)["ranks"] == [2, 0, 2, 1, 3]  # ordered within Likert 5: now a tie
+    contradicting = {"ranks": [0, 1], "likert": [3, 6]}
+    assert bench.likert_ties(contradicting) == contradicting
+    from igpt_lib.config import RewardConfig
+    assert bench.parse_sets(["epochs=3", "lr=2.5e-4", "gradient_checkpointing=true"], RewardConfig()) == {
+        "epochs": 3, "lr": 2.5e-4, "gradient_checkpointing": True}
+    with pytest.raises(SystemExit, match="no field 'epoch'"):
+        bench.parse_sets(["epoch=3"], RewardConfig())

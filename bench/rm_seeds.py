@@ -1,0 +1,149 @@
+"""How much the reward model's accuracy moves between training seeds (issue #4), so that a
+recipe change is judged against the spread and not against one run.
+
+    .venv/bin/python bench/rm_seeds.py --run runs/cpu [--seeds 0 1 2] [--tag NAME]
+                                       [--set epochs=3 --set lr=2.5e-4] [--likert-ties]
+
+Retrains the run's reward model on its own comparisons (OUT/rm/comparisons.*.jsonl) once per
+seed, exactly as `python -m igpt_lib rm` does (the seed draws the new scalar head and the data
+order; seed 0 is the stage's own run), without the bias shift (accuracies do not depend on it),
+and measures the stage's three accuracies on the same validation sets. `--set` changes
+RewardConfig fields; `--likert-ties` trains on a pair only when its labeler's Likert scores
+differ too (a recipe tried for #4). Results: bench/results/rm_seeds.json, one entry per tag
+(mean, standard deviation, min and max over the seeds; per-seed values; per-task means).
+`--docs` rewrites the table in docs/implementation_details.md from that file.
+"""
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.common import machine, write_result  # noqa: E402
+
+RESULTS = REPO / "bench" / "results" / "rm_seeds.json"
+METRICS = ("train_labelers", "heldout_labelers", "gold_strict")
+
+
+def likert_ties(row):
+    """The row with responses of equal Likert score tied (their pair is not trained on); rows
+    whose Likert scores contradict their ranking keep it."""
+    likert, ranks = row.get("likert"), row["ranks"]
+    if not likert or any(likert[i] < likert[j] for i in range(len(ranks)) for j in range(len(ranks))
+                         if ranks[i] < ranks[j]):
+        return row
+    levels = sorted(set(likert), reverse=True)
+    return {**row, "ranks": [levels.index(x) for x in likert]}
+
+
+def parse_sets(pairs, cfg):
+    """--set key=value pairs → RewardConfig changes, each value cast to the field's type."""
+    types = {f.name: type(getattr(cfg, f.name)) for f in fields(cfg)}
+    out = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if key not in types:
+            sys.exit(f"bench/rm_seeds.py: --set {pair}: RewardConfig has no field {key!r}")
+        out[key] = (value.lower() in ("1", "true", "yes")) if types[key] is bool else types[key](value)
+    return out
+
+
+def one_seed(run, comps, cfg, seed):
+    """Train from SFT-`cfg.size` with `seed` and evaluate; {metric: accuracy, "by_task": ...}."""
+    from igpt_lib.models import load_tokenizer
+    from igpt_lib.reward import evaluate, load_reward_model, score_sets, train_reward_model
+    from igpt_lib.utils import set_seed
+    cfg = replace(cfg, seed=seed)
+    tokenizer = load_tokenizer(run / "sft" / cfg.size)
+    set_seed(seed)  # as fit_reward_model: the scalar head is drawn from the seed
+    model = load_reward_model(run / "sft" / cfg.size)
+    start = time.time()
+    train_reward_model(model, tokenizer, comps["train"], cfg, progress=False)
+    scores = score_sets(model, tokenizer, comps["val"], cfg)
+    parts = {"train_labelers": evaluate(scores, comps["val"]), "heldout_labelers": evaluate(scores, comps["heldout"]),
+             "gold_strict": evaluate(scores, comps["val"], by_gold=True)}
+    return {**{k: round(v["accuracy"], 4) for k, v in parts.items()},
+            "by_task": parts["gold_strict"]["by_task"], "seconds": round(time.time() - start, 1)}
+
+
+def summary(per_seed):
+    """mean / sd / min / max of each metric over seeds, and per-task means of gold-strict accuracy."""
+    out = {}
+    for m in METRICS:
+        values = [r[m] for r in per_seed.values()]
+        out[m] = {"mean": round(statistics.mean(values), 4),
+                  "sd": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0,
+                  "min": min(values), "max": max(values)}
+    tasks = sorted({t for r in per_seed.values() for t in r["by_task"]})
+    out["gold_strict_by_task"] = {t: round(statistics.mean(r["by_task"][t] for r in per_seed.values()
+                                                           if t in r["by_task"]), 4) for t in tasks}
+    return out
+
+
+def table(result):
+    """docs/implementation_details.md: each tag's accuracies over its seeds."""
+    lines = ["| recipe (`python bench/rm_seeds.py`) | seeds | training labelers | held-out labelers | "
+             "gold-strict: mean ± sd (min–max) |", "|---|---|---|---|---|"]
+    for tag, e in result["tags"].items():
+        s = e["summary"]
+        what = ", ".join([f"{k} = {v}" for k, v in e["changes"].items()] + (["Likert ties"] if e["likert_ties"] else [])) \
+            or "the stage's own"
+        lines.append(f"| `{tag}`: {what} | {', '.join(e['seeds'])} | {s['train_labelers']['mean']:.3f} | "
+                     f"{s['heldout_labelers']['mean']:.3f} | {s['gold_strict']['mean']:.3f} ± {s['gold_strict']['sd']:.3f} "
+                     f"({s['gold_strict']['min']:.3f}–{s['gold_strict']['max']:.3f}) |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", type=Path, default=REPO / "runs" / "cpu")
+    ap.add_argument("--preset", default="cpu")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--tag", default="default")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+    ap.add_argument("--likert-ties", action="store_true")
+    ap.add_argument("--results", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    from igpt_lib.config import get_preset
+    from igpt_lib.data import load_comparison_rows
+    from igpt_lib.utils import quiet_transformers
+    quiet_transformers()
+    files = {s: args.run / "rm" / f"comparisons.{s}.jsonl" for s in ("train", "val", "heldout")}
+    if missing := [str(f) for f in files.values() if not f.exists()]:
+        sys.exit(f"bench/rm_seeds.py: {missing[0]} not found: run `python -m igpt_lib rm --preset {args.preset} "
+                 f"--out {args.run}` first")
+    comps = {s: load_comparison_rows(f) for s, f in files.items()}
+    if args.likert_ties:
+        comps["train"] = [likert_ties(r) for r in comps["train"]]
+    base = get_preset(args.preset).rm
+    changes = parse_sets(args.set, base)
+    cfg = replace(base, **changes)
+    per_seed = {}
+    for seed in args.seeds:
+        per_seed[str(seed)] = one_seed(args.run, comps, cfg, seed)
+        print(f"{args.tag} seed {seed}: " + ", ".join(f"{m} {per_seed[str(seed)][m]:.3f}" for m in METRICS)
+              + f" ({per_seed[str(seed)]['seconds']:.0f} s)")
+    result = json.loads(args.results.read_text()) if args.results.exists() else {}
+    result["machine"] = machine()
+    result.setdefault("tags", {})[args.tag] = {
+        "run": str(args.run.resolve().relative_to(REPO)) if args.run.resolve().is_relative_to(REPO) else str(args.run),
+        "preset": args.preset, "changes": changes, "likert_ties": args.likert_ties, "seeds": per_seed,
+        "summary": summary(per_seed)}
+    for m in METRICS:
+        s = result["tags"][args.tag]["summary"][m]
+        print(f"{args.tag}: {m} {s['mean']:.3f} ± {s['sd']:.3f} (min {s['min']:.3f}, max {s['max']:.3f})")
+    write_result(args.results, result)
+    return result
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--docs"]:
+        from docs.update_numbers import replace as replace_section
+        replace_section(REPO / "docs" / "implementation_details.md", "rm-seeds", table(json.loads(RESULTS.read_text())))
+    else:
+        main()
