@@ -2,14 +2,18 @@
 recipe change is judged against the spread and not against one run.
 
     .venv/bin/python bench/rm_seeds.py --run runs/cpu [--seeds 0 1 2] [--tag NAME]
-                                       [--set epochs=3 --set lr=2.5e-4] [--likert-ties]
+                                       [--set epochs=3 --set lr=2.5e-4] [--likert-ties] [--sets N]
+                                       [--extra-sets N]
 
 Retrains the run's reward model on its own comparisons (OUT/rm/comparisons.*.jsonl) once per
 seed, exactly as `python -m igpt_lib rm` does (the seed draws the new scalar head and the data
 order; seed 0 is the stage's own run), without the bias shift (accuracies do not depend on it),
 and measures the stage's three accuracies on the same validation sets. `--set` changes
 RewardConfig fields; `--likert-ties` trains on a pair only when its labeler's Likert scores
-differ too (a recipe tried for #4). Results: bench/results/rm_seeds.json, one entry per tag
+differ too (a recipe tried for #4); `--sets N` keeps the first N of the run's ranked sets per
+prompt and `--extra-sets N` samples N more per prompt from the run's SFT family (the stage's
+own sampling and labelers, another seed; cached in OUT/rm/comparisons.extraN.jsonl): how accuracy
+grows with data. Results: bench/results/rm_seeds.json, one entry per tag
 (mean, standard deviation, min and max over the seeds; per-seed values; per-task means).
 `--docs` rewrites the table in docs/implementation_details.md from that file.
 """
@@ -71,6 +75,25 @@ def one_seed(run, comps, cfg, seed):
             "by_task": parts["gold_strict"]["by_task"], "seconds": round(time.time() - start, 1)}
 
 
+def extra_sets(run, preset, n):
+    """N more ranked sets per RM prompt, sampled and labeled as the stage does (seed + 1000)."""
+    from igpt_lib.comparisons import collect
+    from igpt_lib.config import get_preset
+    from igpt_lib.data import load_comparison_rows, load_prompts, write_jsonl
+    from igpt_lib.models import load_tokenizer
+    cache = run / "rm" / f"comparisons.extra{n}.jsonl"
+    if not cache.exists():
+        p = get_preset(preset)
+        cfg = replace(p.rm, sets_per_prompt=n, seed=p.rm.seed + 1000)
+        sizes = cfg.sample_sizes or [s.name for s in p.world.sizes]
+        data = run / "world" / "data"
+        comps = collect({s: run / "sft" / s for s in sizes}, load_tokenizer(run / "sft" / sizes[0]),
+                        load_prompts(data / "prompts.rm.jsonl"), load_prompts(data / "prompts.val.jsonl"),
+                        data / "labelers.json", cfg, progress=False)
+        write_jsonl(cache, comps["train"])
+    return load_comparison_rows(cache)
+
+
 def summary(per_seed):
     """mean / sd / min / max of each metric over seeds, and per-task means of gold-strict accuracy."""
     out = {}
@@ -91,7 +114,9 @@ def table(result):
              "gold-strict: mean ± sd (min–max) |", "|---|---|---|---|---|"]
     for tag, e in result["tags"].items():
         s = e["summary"]
-        what = ", ".join([f"{k} = {v}" for k, v in e["changes"].items()] + (["Likert ties"] if e["likert_ties"] else [])) \
+        what = ", ".join([f"{k} = {v}" for k, v in e["changes"].items()] + (["Likert ties"] if e["likert_ties"] else [])
+                         + ([f"{e['sets_per_prompt']} set(s) per prompt"] if e.get("sets_per_prompt") else [])
+                         + ([f"{e['extra_sets']} more sets per prompt"] if e.get("extra_sets") else [])) \
             or "the stage's own"
         lines.append(f"| `{tag}`: {what} | {', '.join(e['seeds'])} | {s['train_labelers']['mean']:.3f} | "
                      f"{s['heldout_labelers']['mean']:.3f} | {s['gold_strict']['mean']:.3f} ± {s['gold_strict']['sd']:.3f} "
@@ -107,6 +132,8 @@ def main(argv=None):
     ap.add_argument("--tag", default="default")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     ap.add_argument("--likert-ties", action="store_true")
+    ap.add_argument("--sets", type=int, default=None, help="the first N ranked sets per prompt only")
+    ap.add_argument("--extra-sets", type=int, default=0, help="N more ranked sets per prompt, freshly sampled")
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     from igpt_lib.config import get_preset
@@ -120,6 +147,13 @@ def main(argv=None):
     comps = {s: load_comparison_rows(f) for s, f in files.items()}
     if args.likert_ties:
         comps["train"] = [likert_ties(r) for r in comps["train"]]
+    if args.sets:  # comparisons.train holds the run's sets_per_prompt rounds, one after the other
+        rounds = json.loads((args.run / "rm" / "metrics.json").read_text())["config"]["sets_per_prompt"]
+        if not 1 <= args.sets <= rounds:
+            sys.exit(f"bench/rm_seeds.py: --sets {args.sets}: the run has {rounds} sets per prompt")
+        comps["train"] = comps["train"][:len(comps["train"]) // rounds * args.sets]
+    if args.extra_sets:
+        comps["train"] += extra_sets(args.run, args.preset, args.extra_sets)
     base = get_preset(args.preset).rm
     changes = parse_sets(args.set, base)
     cfg = replace(base, **changes)
@@ -132,7 +166,8 @@ def main(argv=None):
     result["machine"] = machine()
     result.setdefault("tags", {})[args.tag] = {
         "run": str(args.run.resolve().relative_to(REPO)) if args.run.resolve().is_relative_to(REPO) else str(args.run),
-        "preset": args.preset, "changes": changes, "likert_ties": args.likert_ties, "seeds": per_seed,
+        "preset": args.preset, "changes": changes, "likert_ties": args.likert_ties, "sets_per_prompt": args.sets,
+        "extra_sets": args.extra_sets, "train_sets": len(comps["train"]), "seeds": per_seed,
         "summary": summary(per_seed)}
     for m in METRICS:
         s = result["tags"][args.tag]["summary"][m]

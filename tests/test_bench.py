@@ -82,7 +82,9 @@ def test_rm_memory_probe_table_in_docs_is_its_result_file():
 
 def test_rm_seeds_retrains_the_stage_s_own_rm_at_seed_0(smoke_rm, tmp_path):
     import json
+    import shutil
     bench = _module("rm_seeds")
+    smoke_rm = shutil.copytree(smoke_rm, tmp_path / "run", symlinks=True)  # --extra-sets writes into the run
     result = bench.main(["--run", str(smoke_rm), "--preset", "smoke", "--seeds", "0", "1", "--tag", "t",
                          "--results", str(tmp_path / "rm_seeds.json")])
     stage = json.loads((smoke_rm / "rm" / "metrics.json").read_text())
@@ -93,6 +95,15 @@ def test_rm_seeds_retrains_the_stage_s_own_rm_at_seed_0(smoke_rm, tmp_path):
         assert abs(entry["summary"][metric]["mean"] - sum(values) / 2) < 1e-4
         assert entry["summary"][metric]["min"] == min(values)
     assert json.loads((tmp_path / "rm_seeds.json").read_text())["tags"]["t"] == entry
+    assert entry["train_sets"] == stage["train_prompts"]
+    rounds = stage["config"]["sets_per_prompt"]
+    fewer = bench.main(["--run", str(smoke_rm), "--preset", "smoke", "--seeds", "0", "--tag", "one", "--sets", "1",
+                        "--results", str(tmp_path / "rm_seeds.json")])["tags"]["one"]
+    assert fewer["train_sets"] == stage["train_prompts"] // rounds > 0
+    more = bench.main(["--run", str(smoke_rm), "--preset", "smoke", "--seeds", "0", "--tag", "more", "--extra-sets", "1",
+                       "--results", str(tmp_path / "rm_seeds.json")])["tags"]["more"]
+    assert more["train_sets"] == stage["train_prompts"] + stage["train_prompts"] // rounds
+    assert (smoke_rm / "rm" / "comparisons.extra1.jsonl").exists()  # sampled once, then reused
 
 
 def test_rm_seeds_table_in_docs_is_its_result_file():
