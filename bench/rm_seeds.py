@@ -60,7 +60,7 @@ def parse_sets(pairs, cfg):
 def one_seed(run, comps, cfg, seed):
     """Train from SFT-`cfg.size` with `seed` and evaluate; {metric: accuracy, "by_task": ...}."""
     from igpt_lib.models import load_tokenizer
-    from igpt_lib.reward import evaluate, load_reward_model, score_sets, train_reward_model
+    from igpt_lib.reward import load_reward_model, score_sets, train_reward_model, validation_accuracies
     from igpt_lib.utils import set_seed
     cfg = replace(cfg, seed=seed)
     tokenizer = load_tokenizer(run / "sft" / cfg.size)
@@ -68,29 +68,21 @@ def one_seed(run, comps, cfg, seed):
     model = load_reward_model(run / "sft" / cfg.size)
     start = time.time()
     train_reward_model(model, tokenizer, comps["train"], cfg, progress=False)
-    scores = score_sets(model, tokenizer, comps["val"], cfg)
-    parts = {"train_labelers": evaluate(scores, comps["val"]), "heldout_labelers": evaluate(scores, comps["heldout"]),
-             "gold_strict": evaluate(scores, comps["val"], by_gold=True)}
+    parts = validation_accuracies(score_sets(model, tokenizer, comps["val"], cfg), comps)  # the stage's three
     return {**{k: round(v["accuracy"], 4) for k, v in parts.items()},
             "by_task": parts["gold_strict"]["by_task"], "seconds": round(time.time() - start, 1)}
 
 
 def extra_sets(run, preset, n):
     """N more ranked sets per RM prompt, sampled and labeled as the stage does (seed + 1000)."""
-    from igpt_lib.comparisons import collect
+    from igpt_lib.comparisons import sample_comparisons
     from igpt_lib.config import get_preset
-    from igpt_lib.data import load_comparison_rows, load_prompts, write_jsonl
-    from igpt_lib.models import load_tokenizer
+    from igpt_lib.data import load_comparison_rows, write_jsonl
     cache = run / "rm" / f"comparisons.extra{n}.jsonl"
     if not cache.exists():
         p = get_preset(preset)
         cfg = replace(p.rm, sets_per_prompt=n, seed=p.rm.seed + 1000)
-        sizes = cfg.sample_sizes or [s.name for s in p.world.sizes]
-        data = run / "world" / "data"
-        comps = collect({s: run / "sft" / s for s in sizes}, load_tokenizer(run / "sft" / sizes[0]),
-                        load_prompts(data / "prompts.rm.jsonl"), load_prompts(data / "prompts.val.jsonl"),
-                        data / "labelers.json", cfg, progress=False)
-        write_jsonl(cache, comps["train"])
+        write_jsonl(cache, sample_comparisons(p, run, cfg, progress=False)["train"])
     return load_comparison_rows(cache)
 
 

@@ -60,17 +60,24 @@ def collect(policy_dirs, tokenizer, train_rows, val_rows, labelers_path, cfg, pr
 
 def ensure_comparisons(preset, out, log=print, progress=True):
     """OUT/rm/comparisons.*.jsonl: sampled and ranked once, then reused."""
-    from .data import load_comparison_rows, load_prompts, write_jsonl
-    from .models import load_tokenizer
-    rm_dir, wdata = Path(out) / "rm", Path(out) / "world" / "data"
+    from .data import load_comparison_rows, write_jsonl
+    rm_dir = Path(out) / "rm"
     files = {split: rm_dir / f"comparisons.{split}.jsonl" for split in ("train", "val", "heldout")}
     if not all(f.exists() for f in files.values()):
         sizes = preset.rm.sample_sizes or [s.name for s in preset.world.sizes]
         log(f"rm: sampling K = {preset.rm.k_range[0]}..{preset.rm.k_range[1]} responses per prompt "
             f"from SFT {', '.join(sizes)}; simulated labelers rank them")
-        comps = collect({s: Path(out) / "sft" / s for s in sizes}, load_tokenizer(Path(out) / "sft" / sizes[0]),
-                        load_prompts(wdata / "prompts.rm.jsonl"), load_prompts(wdata / "prompts.val.jsonl"),
-                        wdata / "labelers.json", preset.rm, progress)
-        for split, rows in comps.items():
+        for split, rows in sample_comparisons(preset, out, preset.rm, progress).items():
             write_jsonl(files[split], rows)
     return {split: load_comparison_rows(f) for split, f in files.items()}
+
+
+def sample_comparisons(preset, out, cfg, progress=True):
+    """`collect` on a run's SFT family, RM and validation prompts and labelers, with RewardConfig
+    `cfg` (the stage's, or a variant: bench/rm_seeds.py samples more sets with another seed)."""
+    from .data import load_prompts
+    from .models import load_tokenizer
+    sizes, wdata = cfg.sample_sizes or [s.name for s in preset.world.sizes], Path(out) / "world" / "data"
+    return collect({s: Path(out) / "sft" / s for s in sizes}, load_tokenizer(Path(out) / "sft" / sizes[0]),
+                   load_prompts(wdata / "prompts.rm.jsonl"), load_prompts(wdata / "prompts.val.jsonl"),
+                   wdata / "labelers.json", cfg, progress)

@@ -251,11 +251,8 @@ def fit_reward_model(preset, out, comps, rm_dir, resume=False, log=print, progre
     logs = train_reward_model(model, tokenizer, comps["train"], cfg, progress, checkpoint_dir=ckpt, resume=resume)
     demos = load_demonstrations(out / "world" / "data" / "demonstrations.train.jsonl")
     before, after = normalise(model, tokenizer, demos, cfg)
-    val_scores = score_sets(model, tokenizer, comps["val"], cfg)
-    report = {"train_labelers": evaluate(val_scores, comps["val"]),
-              "heldout_labelers": evaluate(val_scores, comps["heldout"]),
-              "gold_strict": evaluate(val_scores, comps["val"], by_gold=True),
-              "labelers_vs_gold": _labelers_vs_gold(comps["val"])}
+    report = validation_accuracies(score_sets(model, tokenizer, comps["val"], cfg), comps)
+    report["labelers_vs_gold"] = _labelers_vs_gold(comps["val"])
     margins = report["train_labelers"].pop("margins")
     for part in report.values():
         if isinstance(part, dict):
@@ -272,6 +269,14 @@ def fit_reward_model(preset, out, comps, rm_dir, resume=False, log=print, progre
         f"{report['train_labelers']['accuracy']:.3f}, held-out labelers {report['heldout_labelers']['accuracy']:.3f}, "
         f"gold order {report['gold_strict']['accuracy']:.3f}; demo mean {before:+.3f} -> {after:+.4f}")
     return report
+
+
+def validation_accuracies(val_scores, comps):
+    """The stage's three accuracies of the RM's scores of the validation sets: against the
+    training labeler's ranks, the held-out labeler's ranks of the same sets, and the gold order."""
+    return {"train_labelers": evaluate(val_scores, comps["val"]),
+            "heldout_labelers": evaluate(val_scores, comps["heldout"]),
+            "gold_strict": evaluate(val_scores, comps["val"], by_gold=True)}
 
 
 def _labelers_vs_gold(rows):
