@@ -24,35 +24,52 @@ def _machine(m):
     return f"{m['cpus']} CPU cores ({m['platform']}, torch {m.get('torch', '?')}, {m.get('torch_threads', '?')} threads)"
 
 
-def rm_lines(rm):
+def rm_lines(rm, tuning=None):
     s = rm["setup"]
-    rows = ["| K | ours comparisons/s | TRL comparisons/s | **ratio** | forwards ours / TRL | held-out acc. ours / TRL | gold-order acc. ours / TRL |",
-            "|---:|---:|---:|---:|---:|---:|---:|"]
-    for k, r in rm["K"].items():
-        rows.append(f"| {k} | {r['ours_comparisons_per_s']:,.0f} | {r['trl_comparisons_per_s']:,.0f} | "
-                    f"**{r['ratio']:.1f}×** | {r['ours_forwards']:,} / {r['trl_forwards']:,} | "
-                    f"{r['ours_acc']:.3f} / {r['trl_acc']:.3f} | {r['ours_gold_acc']:.3f} / {r['trl_gold_acc']:.3f} |")
-    more = ["", "Supplement — ours with twice the epochs (TRL forwards each response K − 1 times per epoch, ours "
-            "once per epoch) against TRL's one epoch: "
-            + "; ".join(f"K = {k}: {r['ours_double_epochs']['ratio']:.1f}× faster, held-out acc. "
-                        f"{r['ours_double_epochs']['acc']:.3f}, gold-order {r['ours_double_epochs']['gold_acc']:.3f}"
-                        for k, r in rm["K"].items() if "ours_double_epochs" in r) + "."]
-    if any("ours_half_batch" in r for r in rm["K"].values()):
-        more += ["", "Supplement — ours with half the prompts per optimizer step (twice the steps, the same forwards "
-                 "and epochs; TRL's pairs are shuffled, so each of its steps spans up to C(K,2)× more prompts): "
-                 + "; ".join(f"K = {k}: {r['ours_half_batch']['ratio']:.1f}× faster, held-out acc. "
-                             f"{r['ours_half_batch']['acc']:.3f}, gold-order {r['ours_half_batch']['gold_acc']:.3f}"
-                             for k, r in rm["K"].items() if "ours_half_batch" in r)
-                 + ". Chosen after seeing the main comparison's gap, on the same held-out pairs: an explanation "
-                 "of the gap, not a tuned result."]
+    head = ["| K | prompts per step ours / TRL | ours comparisons/s | TRL comparisons/s | **ratio** | forwards ours / TRL "
+            "| held-out acc. ours / TRL | gold-order acc. ours / TRL |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def line(k, r):
+        return (f"| {k} | {r['ours_batch_prompts']} / {r['trl_batch_prompts']} | "
+                f"{r['ours_comparisons_per_s']:,.0f} | {r['trl_comparisons_per_s']:,.0f} | "
+                f"**{r['ratio']:.1f}×** | {r['ours_forwards']:,} / {r['trl_forwards']:,} | "
+                f"{r['ours_acc']:.3f} / {r['trl_acc']:.3f} | {r['ours_gold_acc']:.3f} / {r['trl_gold_acc']:.3f} |")
+    rows = head + [line(k, r) for k, r in rm["K"].items()]
+    eq = str(s["equal_batch_prompts"])
+    equal = [f"K = {k}: {t['grid']['trl'][eq]['seconds'] / t['grid']['ours'][eq]['seconds']:.1f}×, held-out acc. "
+             f"{t['grid']['ours'][eq]['acc']:.3f} / {t['grid']['trl'][eq]['acc']:.3f}"
+             for k, t in (tuning or {"K": {}})["K"].items() if eq in t["grid"]["ours"] and eq in t["grid"]["trl"]]
+    grid = []
+    if tuning:
+        grid = ["| K | side | " + " | ".join(f"{b} per step" for b in tuning["setup"]["grid"]) + " |",
+                "|---:|---|" + "---:|" * len(tuning["setup"]["grid"])]
+        for k, t in tuning["K"].items():
+            for who, name in [("ours", "ours"), ("trl", "TRL")]:
+                cells = [(f"**{g['val_acc']:.3f}**" if int(b) == t["chosen"][who] else f"{g['val_acc']:.3f}")
+                         + f" / {g['acc']:.3f} ({g['seconds']:.1f} s)" for b, g in t["grid"][who].items()]
+                grid.append(f"| {k} | {name} | " + " | ".join(cells) + " |")
+        low = min(tuning["setup"]["grid"])
+        edge = [f"{name} at K = {k}" for k, t in tuning["K"].items() for who, name in [("ours", "ours"), ("trl", "TRL")]
+                if t["chosen"][who] == low]
+        grid = ["The choice (`python bench/rm_bench.py --tune`, bench/results/rm_tuning.json): validation accuracy "
+                "(bold: the best, chosen), then held-out accuracy and training seconds of the tuning run, means over "
+                f"{len(tuning['setup']['seeds'])} seeds:", "", *grid, "",
+                *([f"Chosen at the grid's smallest batch ({low} prompt(s) per step; ours cannot go lower, TRL could "
+                   f"take fewer pairs than one prompt's C(K,2)): {', '.join(edge)}. At this scale both sides gain "
+                   "from more optimizer steps in the one epoch.", ""] if edge else [])]
     return [f"**Reward model** (`bench/rm_bench.py`): our K-way training vs `trl.RewardTrainer` on the same "
             f"comparisons expanded into pairs — the shipped base model `{s['model']}` with a new scalar head, "
-            f"{s['prompts']} prompts × K responses ranked by training labelers, {s['epochs']} epoch(s), "
-            f"{s['batch_prompts']} prompts' comparisons per optimizer step on both sides; accuracy on "
-            f"{s['heldout_prompts']} held-out prompts ranked by held-out labelers (and by gold); means over "
-            f"{len(s['seeds'])} training seeds. Goal: ≥ "
-            f"{rm['goals']['ratio_at_k9']:.0f}× at K = 9, accuracy within {rm['goals']['accuracy_within_points']:.0f} points.",
-            "", *rows, *more, ""]
+            f"{s['prompts']} prompts × K responses ranked by training labelers, {s['epochs']} epoch(s), the same "
+            f"learning rate and schedule. Each side tries {', '.join(map(str, s['grid']))} prompts' comparisons "
+            f"per optimizer step and keeps the best by accuracy on {s['val_prompts']} validation prompts ranked by "
+            f"training labelers; the table reports accuracy on {s['heldout_prompts']} held-out prompts ranked by "
+            f"held-out labelers (and by gold), which no choice saw; means over {len(s['seeds'])} training seeds. "
+            f"Goal: ≥ {rm['goals']['ratio_at_k9']:.0f}× at K = 9, accuracy within "
+            f"{rm['goals']['accuracy_within_points']:.0f} points.",
+            "", *rows, "", *([f"At equal batch (both sides at the cpu preset's {eq} prompts per step, this table's "
+                              "setting before the choice; times of the tuning run), ours / TRL: " + "; ".join(equal)
+                              + ".", ""] if equal else []), *grid]
 
 
 def ppo_lines(ppo):
@@ -106,7 +123,7 @@ def goal_lines(rm, ppo, e2e):
         gap = 100 * (k9["ours_acc"] - k9["trl_acc"])
         out.append(f"RM at K = 9: {k9['ratio']:.1f}× (goal ≥ {rm['goals']['ratio_at_k9']:.0f}×: "
                    f"{'met' if k9['ratio'] >= rm['goals']['ratio_at_k9'] else 'missed'}); held-out accuracy "
-                   f"{gap:+.1f} points vs TRL at the same epochs (goal within {rm['goals']['accuracy_within_points']:.0f}: "
+                   f"{gap:+.1f} points vs TRL, each at its chosen batch, the same epochs (goal within {rm['goals']['accuracy_within_points']:.0f}: "
                    f"{'met' if abs(gap) <= rm['goals']['accuracy_within_points'] else 'missed'})")
     if ppo:
         out.append(f"PPO: {ppo['ratio']:.2f}× (goal ≥ {ppo['goal_ratio']}×: "
@@ -121,7 +138,7 @@ def goal_lines(rm, ppo, e2e):
 
 def section():
     rm, ppo, e2e, gen = (_load(n) for n in ("rm.json", "ppo.json", "e2e.json", "generation.json"))
-    parts = [f(x) for f, x in ((rm_lines, rm), (ppo_lines, ppo), (e2e_lines, e2e), (generation_lines, gen)) if x]
+    parts = [f(x) for f, x in ((lambda r: rm_lines(r, _load("rm_tuning.json")), rm), (ppo_lines, ppo), (e2e_lines, e2e), (generation_lines, gen)) if x]
     machine = next((x["machine"] for x in (rm, ppo, gen) if x), None)
     head = [f"Measured by `make bench` on {_machine(machine)}; absolute times vary between machines, the "
             "ratios less so." if machine else "No benchmark results yet: run `make bench`.", ""]

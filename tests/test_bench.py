@@ -48,6 +48,33 @@ def test_rm_bench_gives_trl_the_texts_our_rm_reads(tmp_path):
     assert got == [(ids(c), ids(r)) for c, r in expected]
 
 
+def test_rm_bench_chooses_on_validation_and_refuses_a_stale_choice(tmp_path):
+    import json
+    import subprocess
+    import sys
+    bench = _module("rm_bench")
+    grid = {"4": {"val_acc": 0.71, "acc": 0.60}, "8": {"val_acc": 0.70, "acc": 0.99}, "16": {"val_acc": 0.65, "acc": 0.5}}
+    assert bench.choose(grid) == "4"  # validation decides, never held-out accuracy
+    grid["16"]["val_acc"] = 0.71004   # equal to 4 decimals: the larger batch (fewer steps)
+    assert bench.choose(grid) == "16"
+    assert bench._means([(1, 10, 0.5, 0.6, 0.7), (3, 10, 0.7, 0.8, 0.9)]) == {
+        "seconds": 2.0, "forwards": 10.0, "val_acc": 0.6, "acc": 0.7, "gold_acc": 0.8, "acc_by_seed": [0.6, 0.8]}
+    # the committed choice was made with the plain run's settings, for every K it runs
+    tuning = json.loads((REPO / "bench" / "results" / "rm_tuning.json").read_text())
+    rm = json.loads((REPO / "bench" / "results" / "rm.json").read_text())
+    assert all(tuning["setup"][f] == rm["setup"][f] for f in tuning["setup"] if f != "grid")
+    for k, row in rm["K"].items():
+        assert (row["ours_batch_prompts"], row["trl_batch_prompts"]) == tuple(tuning["K"][k]["chosen"].values())
+        for who in ("ours", "trl"):  # the choice is the best validation accuracy of the grid
+            assert tuning["K"][k]["chosen"][who] == int(bench.choose(tuning["K"][k]["grid"][who]))
+    stale = tmp_path / "rm_tuning.json"
+    stale.write_text(json.dumps({**tuning, "setup": {**tuning["setup"], "seeds": [7]}}))
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "rm_bench.py"), "--tuning", str(stale),
+                           "--out", str(tmp_path / "rm.json")], capture_output=True, text=True)
+    assert done.returncode != 0 and "other settings (seeds)" in done.stderr and "--tune" in done.stderr
+    assert not (tmp_path / "rm.json").exists()
+
+
 def test_generation_bench_counts_tokens_up_to_eos():
     gen = _module("generation")
     assert gen._count([[5, 6, 1, 0, 0], [7, 8, 9]], eos=1) == 3 + 3

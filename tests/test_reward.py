@@ -8,7 +8,7 @@ from transformers import AutoModelForSequenceClassification, GPTNeoXConfig, GPTN
 from igpt_lib import data as D
 from igpt_lib.config import RewardConfig
 from igpt_lib.models import load_tokenizer
-from igpt_lib.reward import (load_reward_model, score_texts, set_rewards, shift_rewards,
+from igpt_lib.reward import (load_reward_model, score_texts, set_ids, set_rewards, shift_rewards,
                              train_reward_model)
 
 
@@ -42,6 +42,10 @@ def test_each_response_is_forwarded_once_and_padding_does_not_matter(smoke_world
         assert int(mask.sum()) == sum(len(r["responses"]) for r in rows)
         from igpt_lib.reward import rm_text
         alone = score_texts(model, tok, [rm_text(rows[1]["prompt"], rows[1]["responses"][0], tok)], 128)
+        # training tokenizes every set once up front (set_ids); the scores are the same numbers
+        ids = set_ids(tok, rows, 128)
+        assert [len(x) for x in ids] == [len(r["responses"]) for r in rows]
+        assert torch.equal(set_rewards(model, tok, rows, 128, ids)[0], rewards)
     assert torch.allclose(alone[0], rewards[1, 0], atol=1e-5)
 
 
