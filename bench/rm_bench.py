@@ -1,7 +1,7 @@
 """Reward model: our K-way training vs `trl.RewardTrainer` on the same comparisons expanded
 into pairs (issue #8). Writes bench/results/rm.json.
 
-    .venv/bin/python bench/rm_bench.py --tune [--grid 2 4 8 16]   # the choice -> rm_tuning.json
+    .venv/bin/python bench/rm_bench.py --tune [--grid 1 2 4 8 16]  # the choice -> rm_tuning.json (~20 min)
     .venv/bin/python bench/rm_bench.py [--ks 4 6 9]                # make bench: the chosen runs -> rm.json
 
 For each K, both sides get the same ranked sets (the world's synthetic candidates, K per
@@ -13,10 +13,11 @@ C(K,2)·`batch_prompts` pairs of as many prompts (two forwards per pair, shuffle
 prompts). `--tune` runs every batch of `--grid` on each side and keeps, per side and K, the
 one with the best mean accuracy on validation prompts ranked by training labelers (the
 world's validation split), in bench/results/rm_tuning.json (which also holds every other
-batch's accuracy and time, the cpu preset's 16 on both sides among them). The plain run
-(make bench) reruns each side at its chosen batch. Timed: the training loop only (TRL's tokenisation and our
-set-up excluded). Accuracy: pairs of held-out prompts, ranked by held-out labelers (and by
-gold), never used for a choice. Each run is repeated with `--seeds` training seeds (the
+batch's accuracy and time, the cpu preset's 16 on both sides among them); `--tune --grid B`
+adds batch B to a file made with the same settings without rerunning the others. The plain
+run (make bench) reruns each side at its chosen batch. Timed: the training loop only (TRL's
+tokenisation and our set-up excluded). Accuracy: pairs of held-out prompts, ranked by
+held-out labelers (and by gold), never used for a choice. Each run is repeated with `--seeds` training seeds (the
 scalar head's initialisation and the data order; the comparisons stay the same); times and
 accuracies are means over them.
 """
@@ -48,7 +49,7 @@ from igpt_lib.world.labelers import Panel  # noqa: E402
 RESULTS = REPO / "bench" / "results" / "rm.json"
 TUNING = REPO / "bench" / "results" / "rm_tuning.json"
 GOAL_RATIO_K9, GOAL_ACC_POINTS = 4.0, 2.0
-GRID = (2, 4, 8, 16)  # prompts' worth of comparisons per optimizer step, chosen per side on validation
+GRID = (1, 2, 4, 8, 16)  # prompts' worth of comparisons per optimizer step, chosen per side on validation
 
 
 def shipped_model(size):
@@ -140,7 +141,8 @@ def compare(ours, trl, ours_b, trl_b, comparisons, prompts):
     return {"ours_batch_prompts": ours_b, "trl_batch_prompts": trl_b, "ratio": round(t["seconds"] / o["seconds"], 2),
             "ours_comparisons_per_s": round(comparisons / o["seconds"], 1),
             "trl_comparisons_per_s": round(comparisons / t["seconds"], 1),
-            "ours_prompts_per_s": round(prompts / o["seconds"], 2), "trl_prompts_per_s": round(prompts / t["seconds"], 2),
+            "ours_prompts_per_s": round(prompts / o["seconds"], 2),
+            "trl_prompts_per_s": round(prompts / t["seconds"], 2),
             "ours_seconds": round(o["seconds"], 1), "trl_seconds": round(t["seconds"], 1),
             "ours_forwards": int(o["forwards"]), "trl_forwards": int(t["forwards"]), "comparisons": comparisons,
             "ours_acc": round(o["acc"], 4), "trl_acc": round(t["acc"], 4),
@@ -189,6 +191,8 @@ def main():
                 kept = old["K"]
                 setup["grid"] = sorted(set(setup["grid"]) | set(old["setup"]["grid"]))
                 print(f"extending {args.tuning} (grid {old['setup']['grid']}): batches it has are not rerun")
+            else:
+                print(f"replacing {args.tuning}: it was made with other settings")
     else:
         if not args.tuning.exists():
             sys.exit(f"bench/rm_bench.py: {args.tuning} is missing: run `python bench/rm_bench.py --tune` first")
@@ -238,7 +242,8 @@ def main():
                     f"{x['seconds']:.1f} s" for b, x in g.items()), flush=True)
             continue
         prompts = len(sets) * cfg.epochs
-        r = results["K"][str(k)] = compare(mean["ours"], mean["trl"], chosen["ours"], chosen["trl"], comparisons, prompts)
+        r = results["K"][str(k)] = compare(mean["ours"], mean["trl"], chosen["ours"], chosen["trl"],
+                                           comparisons, prompts)
         print(f"{k:>2} {r['ours_batch_prompts']:>4}/{r['trl_batch_prompts']:<4} "
               f"{r['ours_comparisons_per_s']:>10.1f} {r['trl_comparisons_per_s']:>10.1f} "
               f"{r['ratio']:>5.2f}× {r['ours_forwards']:>9,} {r['trl_forwards']:>9,} {r['ours_acc']:>8.3f} "

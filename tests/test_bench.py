@@ -75,6 +75,29 @@ def test_rm_bench_chooses_on_validation_and_refuses_a_stale_choice(tmp_path):
     assert not (tmp_path / "rm.json").exists()
 
 
+def test_rm_bench_tune_extends_its_grid_and_the_plain_run_reruns_the_choice(tmp_path):
+    import json
+    import subprocess
+    import sys
+    tuning, out = tmp_path / "tuning.json", tmp_path / "rm.json"
+    small = [sys.executable, str(REPO / "bench" / "rm_bench.py"), "--ks", "4", "--prompts", "16", "--val", "8",
+             "--heldout", "8", "--seeds", "0", "--tuning", str(tuning)]
+    subprocess.run(small + ["--tune", "--grid", "16"], check=True, capture_output=True)
+    first = json.loads(tuning.read_text())
+    done = subprocess.run(small + ["--tune", "--grid", "8"], check=True, capture_output=True, text=True)
+    assert "extending" in done.stdout
+    both = json.loads(tuning.read_text())
+    assert both["setup"]["grid"] == [8, 16]
+    for who in ("ours", "trl"):  # the kept batch is not rerun; the choice is over both
+        assert both["K"]["4"]["grid"][who]["16"] == first["K"]["4"]["grid"][who]["16"]
+        assert set(both["K"]["4"]["grid"][who]) == {"8", "16"}
+    subprocess.run(small + ["--out", str(out)], check=True, capture_output=True)
+    row, chosen = json.loads(out.read_text())["K"]["4"], both["K"]["4"]["chosen"]
+    assert (row["ours_batch_prompts"], row["trl_batch_prompts"]) == (chosen["ours"], chosen["trl"])
+    for who in ("ours", "trl"):  # the same training again: the same held-out accuracy
+        assert row[f"{who}_acc"] == both["K"]["4"]["grid"][who][str(chosen[who])]["acc"]
+
+
 def test_generation_bench_counts_tokens_up_to_eos():
     gen = _module("generation")
     assert gen._count([[5, 6, 1, 0, 0], [7, 8, 9]], eos=1) == 3 + 3
