@@ -24,7 +24,8 @@ def _machine(m):
     return f"{m['cpus']} CPU cores ({m['platform']}, torch {m.get('torch', '?')}, {m.get('torch_threads', '?')} threads)"
 
 
-def rm_lines(rm, tuning=None):
+def rm_lines(rm):
+    """The RM table, with the equal-batch ratios and the choice from rm_tuning.json when present."""
     s = rm["setup"]
     head = ["| K | prompts per step ours / TRL | ours comparisons/s | TRL comparisons/s | **ratio** | forwards ours / TRL "
             "| held-out acc. ours / TRL | gold-order acc. ours / TRL |",
@@ -36,12 +37,12 @@ def rm_lines(rm, tuning=None):
                 f"**{r['ratio']:.1f}×** | {r['ours_forwards']:,} / {r['trl_forwards']:,} | "
                 f"{r['ours_acc']:.3f} / {r['trl_acc']:.3f} | {r['ours_gold_acc']:.3f} / {r['trl_gold_acc']:.3f} |")
     rows = head + [line(k, r) for k, r in rm["K"].items()]
-    eq = str(s["equal_batch_prompts"])
-    equal = [f"K = {k}: {t['grid']['trl'][eq]['seconds'] / t['grid']['ours'][eq]['seconds']:.1f}×, held-out acc. "
-             f"{t['grid']['ours'][eq]['acc']:.3f} / {t['grid']['trl'][eq]['acc']:.3f}"
-             for k, t in (tuning or {"K": {}})["K"].items() if eq in t["grid"]["ours"] and eq in t["grid"]["trl"]]
-    grid = []
+    eq, equal, grid = str(s["equal_batch_prompts"]), [], []
+    tuning = _load("rm_tuning.json")
     if tuning:
+        equal = [f"K = {k}: {t['grid']['trl'][eq]['seconds'] / t['grid']['ours'][eq]['seconds']:.1f}×, held-out acc. "
+                 f"{t['grid']['ours'][eq]['acc']:.3f} / {t['grid']['trl'][eq]['acc']:.3f}"
+                 for k, t in tuning["K"].items() if eq in t["grid"]["ours"] and eq in t["grid"]["trl"]]
         grid = ["| K | side | " + " | ".join(f"{b} per step" for b in tuning["setup"]["grid"]) + " |",
                 "|---:|---|" + "---:|" * len(tuning["setup"]["grid"])]
         for k, t in tuning["K"].items():
@@ -138,7 +139,7 @@ def goal_lines(rm, ppo, e2e):
 
 def section():
     rm, ppo, e2e, gen = (_load(n) for n in ("rm.json", "ppo.json", "e2e.json", "generation.json"))
-    parts = [f(x) for f, x in ((lambda r: rm_lines(r, _load("rm_tuning.json")), rm), (ppo_lines, ppo), (e2e_lines, e2e), (generation_lines, gen)) if x]
+    parts = [f(x) for f, x in ((rm_lines, rm), (ppo_lines, ppo), (e2e_lines, e2e), (generation_lines, gen)) if x]
     machine = next((x["machine"] for x in (rm, ppo, gen) if x), None)
     head = [f"Measured by `make bench` on {_machine(machine)}; absolute times vary between machines, the "
             "ratios less so." if machine else "No benchmark results yet: run `make bench`.", ""]

@@ -210,7 +210,7 @@ def main():
               f"{'TRL fwd':>9} {'ours acc':>8} {'TRL acc':>8} {'ours gold':>9} {'TRL gold':>9}")
     for k in args.ks:
         sets = ranked_sets(train_rows, k, train_panel, seed=1000 + k)
-        val = ranked_sets(val_rows, k, train_panel, seed=3000 + k)
+        val = ranked_sets(val_rows, k, train_panel, seed=3000 + k) if args.tune else None  # the choice only
         heldout = ranked_sets(test_rows, k, held_panel, seed=2000 + k)
         comparisons = sum(1 for s in sets for a in s["ranks"] for b in s["ranks"] if a < b) * cfg.epochs
         chosen = tuning["K"][str(k)]["chosen"] if tuning else None

@@ -42,8 +42,12 @@ def score_texts(model, tokenizer, texts, max_length, batch_size=None):
     """RM scores (N,) of full texts, in the given order; the model reads its last non-pad token.
     Texts of similar length share a forward pass (right-padded only to their chunk's longest),
     so little compute goes to padding; the result stays differentiable for training."""
-    ids = tokenizer(texts, truncation=True, max_length=max_length, add_special_tokens=False)["input_ids"]
-    return score_ids(model, tokenizer, ids, batch_size)
+    return score_ids(model, tokenizer, tokenize(tokenizer, texts, max_length), batch_size)
+
+
+def tokenize(tokenizer, texts, max_length):
+    """Token ids of RM texts, as the RM reads them (truncated, no special tokens added)."""
+    return tokenizer(texts, truncation=True, max_length=max_length, add_special_tokens=False)["input_ids"]
 
 
 def score_ids(model, tokenizer, ids, batch_size=None):
@@ -67,7 +71,7 @@ def score_ids(model, tokenizer, ids, batch_size=None):
 def set_ids(tokenizer, rows, max_length):
     """Token ids of every response of every row, as the RM reads them: one list per row."""
     texts = [rm_text(r["prompt"], y, tokenizer) for r in rows for y in r["responses"]]
-    flat = tokenizer(texts, truncation=True, max_length=max_length, add_special_tokens=False)["input_ids"]
+    flat = tokenize(tokenizer, texts, max_length)
     out, i = [], 0
     for r in rows:
         out.append(flat[i:i + len(r["responses"])])
