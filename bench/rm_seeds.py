@@ -22,7 +22,7 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import fields, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,13 +100,29 @@ def summary(per_seed):
     return out
 
 
+def config_json(cfg):
+    """The RewardConfig an entry trained with, as JSON values (tuples as lists), without the seed."""
+    return json.loads(json.dumps({k: v for k, v in asdict(cfg).items() if k != "seed"}))
+
+
+def config_changes(entry):
+    """The entry's RewardConfig fields that differ from its preset's *current* defaults, so a
+    table row stays true when a default moves (entries made before the config was recorded
+    fall back to their command line's --set)."""
+    if "config" not in entry:
+        return entry["changes"]
+    from igpt_lib.config import get_preset
+    now = config_json(get_preset(entry["preset"]).rm)
+    return {k: v for k, v in entry["config"].items() if now.get(k) != v}
+
+
 def table(result):
     """docs/implementation_details.md: each tag's accuracies over its seeds."""
     lines = ["| recipe (`python bench/rm_seeds.py`) | seeds | training labelers | held-out labelers | "
              "gold-strict: mean ± sd (min–max) |", "|---|---|---|---|---|"]
     for tag, e in result["tags"].items():
         s = e["summary"]
-        what = ", ".join([f"{k} = {v}" for k, v in e["changes"].items()] + (["Likert ties"] if e["likert_ties"] else [])
+        what = ", ".join([f"{k} = {v}" for k, v in config_changes(e).items()] + (["Likert ties"] if e["likert_ties"] else [])
                          + ([f"{e['sets_per_prompt']} set(s) per prompt"] if e.get("sets_per_prompt") else [])
                          + ([f"{e['extra_sets']} more sets per prompt"] if e.get("extra_sets") else [])) \
             or "the stage's own"
@@ -158,7 +174,7 @@ def main(argv=None):
     result["machine"] = machine()
     result.setdefault("tags", {})[args.tag] = {
         "run": str(args.run.resolve().relative_to(REPO)) if args.run.resolve().is_relative_to(REPO) else str(args.run),
-        "preset": args.preset, "changes": changes, "likert_ties": args.likert_ties, "sets_per_prompt": args.sets,
+        "preset": args.preset, "changes": changes, "config": config_json(cfg), "likert_ties": args.likert_ties, "sets_per_prompt": args.sets,
         "extra_sets": args.extra_sets, "train_sets": len(comps["train"]), "seeds": per_seed,
         "summary": summary(per_seed)}
     for m in METRICS:

@@ -246,7 +246,7 @@ _GPU = replace(_CPU, scale=8, corpus_tokens=8_000_000, sizes=tuple(
 
 PRESETS = {
     "smoke": Preset("smoke", _SMOKE, "seconds: tests and notebook checks; numbers mean nothing",
-                    sft=SFTConfig(epochs=2, eval_prompts=16), rm=RewardConfig(k_range=(2, 4), save_every=10),
+                    sft=SFTConfig(epochs=2, eval_prompts=16), rm=RewardConfig(k_range=(2, 4), epochs=2, save_every=10),
                     ppo=PPOConfig(iterations=3, batch_size=16, minibatch_size=8, save_every=1),
                     eval=EvalConfig(prompts=48, nll_windows=32), rounds=RoundsConfig(ppo_iterations=2)),
     "cpu": Preset("cpu", _CPU, "the offline default: a laptop CPU in minutes"),

@@ -145,6 +145,10 @@ def test_rm_seeds_retrains_the_stage_s_own_rm_at_seed_0(smoke_rm, tmp_path):
         assert abs(entry["summary"][metric]["mean"] - sum(values) / 2) < 1e-4
         assert entry["summary"][metric]["min"] == min(values)
     assert json.loads((tmp_path / "rm_seeds.json").read_text())["tags"]["t"] == entry
+    from igpt_lib.config import get_preset
+    assert entry["config"]["epochs"] == get_preset("smoke").rm.epochs and "seed" not in entry["config"]
+    assert "| `t`: the stage's own |" in bench.table({"tags": {"t": entry}})
+    assert "| `t`: epochs = 7 |" in bench.table({"tags": {"t": {**entry, "config": {**entry["config"], "epochs": 7}}}})
     assert entry["train_sets"] == stage["train_prompts"]
     rounds = stage["config"]["sets_per_prompt"]
     fewer = bench.main(["--run", str(smoke_rm), "--preset", "smoke", "--seeds", "0", "--tag", "one", "--sets", "1",
@@ -161,6 +165,8 @@ def test_rm_seeds_table_in_docs_is_its_result_file():
     bench = _module("rm_seeds")
     result = json.loads(bench.RESULTS.read_text())
     assert "default" in result["tags"]  # the stage's own recipe, the yardstick for the others
+    # rows name their differences from the preset's *current* defaults: a moved default shows
+    assert "| `default`: the stage's own |" in bench.table(result)
     assert bench.table(result) in (REPO / "docs" / "implementation_details.md").read_text()  # --docs
 
 
