@@ -42,10 +42,8 @@ class PPOTrainer:
             for model in (policy, value_model):
                 model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.rng = np.random.default_rng(cfg.seed + rank)
-        # foreach (CUDA's default) on CPU too: the same numbers as the per-tensor loop, checked bit-equal
-        opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.95),
-                                foreach=True)
-        value_opt = torch.optim.AdamW(value_model.parameters(), lr=cfg.value_lr, betas=(0.9, 0.95), foreach=True)
+        opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.95))
+        value_opt = torch.optim.AdamW(value_model.parameters(), lr=cfg.value_lr, betas=(0.9, 0.95))
         self.policy, self.value, self.opt, self.value_opt = acc.prepare(policy, ValueModel(value_model),
                                                                         opt, value_opt)
         self.ref = ref_policy.to(acc.device).eval() if ref_policy is not None else None
