@@ -107,7 +107,8 @@ def train_reward_model(model, tokenizer, rows, cfg, progress=True, log_every=5, 
     `cfg.save_every` steps; `resume` continues from the newest checkpoint bit for bit."""
     torch.manual_seed(cfg.seed)
     # foreach: one kernel per op over all tensors (CUDA's default; on CPU the same numbers, measured
-    # bit-equal here, with less per-step overhead, which counts at a few prompts per step)
+    # bit-equal here). On CPU it saves per-step overhead for small models (the RM bench's, at a few
+    # prompts per step) and costs ~4 ms a step at SFT-l's 2.8M parameters (~1 s over the cpu RM)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay,
                             foreach=True)
     ids = set_ids(tokenizer, rows, cfg.max_length)  # tokenized once, not once per epoch
