@@ -174,7 +174,8 @@ def main(argv=None):
     result["machine"] = machine()
     result.setdefault("tags", {})[args.tag] = {
         "run": str(args.run.resolve().relative_to(REPO)) if args.run.resolve().is_relative_to(REPO) else str(args.run),
-        "preset": args.preset, "changes": changes, "config": config_json(cfg), "likert_ties": args.likert_ties, "sets_per_prompt": args.sets,
+        "preset": args.preset, "changes": changes, "config": config_json(cfg), "likert_ties": args.likert_ties,
+        "sets_per_prompt": args.sets,
         "extra_sets": args.extra_sets, "train_sets": len(comps["train"]), "seeds": per_seed,
         "summary": summary(per_seed)}
     for m in METRICS:

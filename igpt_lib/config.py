@@ -244,7 +244,7 @@ _CPU = WorldConfig(sizes=CPU_SIZES)
 _GPU = replace(_CPU, scale=8, corpus_tokens=8_000_000, sizes=tuple(
     replace(s, pretrain_tokens=s.pretrain_tokens * 4) for s in CPU_SIZES), eval_prompts=1000)
 
-PRESETS = {
+PRESETS = {  # smoke's RM keeps 2 epochs: enough steps for the resume test to cut between checkpoints
     "smoke": Preset("smoke", _SMOKE, "seconds: tests and notebook checks; numbers mean nothing",
                     sft=SFTConfig(epochs=2, eval_prompts=16), rm=RewardConfig(k_range=(2, 4), epochs=2, save_every=10),
                     ppo=PPOConfig(iterations=3, batch_size=16, minibatch_size=8, save_every=1),
