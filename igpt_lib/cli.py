@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from .config import PRESETS, get_preset
-from .utils import peak_rss_mib, quiet_transformers, reset_peak_rss
+from .utils import quiet_transformers
 
 RUNNERS = {"sft": ("sft", "run_sft"), "rm": ("reward", "run_rm"), "ppo": ("ppo_trainer", "run_ppo"),
            "eval": ("report", "run_eval")}
@@ -88,6 +88,8 @@ def parser():
                      "from the current PPO policy, RM retrained on all, PPO continued (default 0)")
     rep.add_argument("--full", action="store_true", help="also PPO and PPO-ptx of the next two sizes and two more "
                      "PPO-ptx seeds of the smallest (Figure 1 at three sizes, seed variance)")
+    rep.add_argument("--jobs", type=int, help="PPO runs at a time, each in its own process (default: one per "
+                     "core on a CPU, threads shared out among them; 1 on a GPU)")
     _pretrain(rep)
     return ap
 
@@ -96,60 +98,71 @@ def _out(args):
     return args.out or f"runs/{args.preset}"
 
 
-def reproduce(preset, out, full=False, rounds=0, pretrain=False):
+def reproduce(preset, out, full=False, rounds=0, pretrain=False, jobs=None):
     """Every stage in order, skipping those whose outputs are already in `out`; `full` adds
     the Figure 1 runs at more sizes and seeds (then evaluation runs again); `pretrain` trains
     the base models here instead of taking the shipped ones. The β = 0 run (`ppo_beta0`) is what
-    the over-optimisation claim reads."""
-    from .ppo_trainer import run_ppo
+    the over-optimisation claim reads. The PPO runs, which read only SFT and the RM, run `jobs`
+    at a time in their own processes (default: one per core on a CPU, one at a time on a GPU)."""
+    from .parallel import default_jobs, run_ppo_stages, timed
     from .report import run_eval
     from .reward import run_rm
     from .rounds import round_dir, run_round
     from .sft import run_sft
     from .world.build import build_world
-    start, out = time.time(), Path(out)
-    stages = [("world", out / "world.json", lambda: build_world(preset, out, force_pretrain=pretrain)),
-              ("sft", out / "sft" / "summary.json", lambda: run_sft(preset, out, resume=True)),
-              ("rm", out / "rm" / "metrics.json", lambda: run_rm(preset, out, resume=True)),
-              ("ppo", out / "ppo" / "summary.json", lambda: run_ppo(preset, out, resume=True)),
-              ("ppo_ptx", out / "ppo_ptx" / "summary.json",
-               lambda: run_ppo(preset, out, ptx_coef=preset.ppo_ptx.ptx_coef, name="ppo_ptx", resume=True)),
-              ("ppo_beta0", out / "ppo_beta0" / "summary.json",
-               lambda: run_ppo(preset, out, config=preset.ppo_beta0, name="ppo_beta0", resume=True)),
-              *(_figure1_runs(preset, out, run_ppo) if full else []),
-              *[(f"round{r}", round_dir(out, r) / "ppo" / "summary.json", lambda r=r: run_round(preset, out, r))
-                for r in range(1, rounds + 1)],
-              ("eval", out / "report.json", lambda: run_eval(preset, out))]
     from .data import write_json
+    start, out = time.time(), Path(out)
+    before = [("world", out / "world.json", lambda: build_world(preset, out, force_pretrain=pretrain)),
+              ("sft", out / "sft" / "summary.json", lambda: run_sft(preset, out, resume=True)),
+              ("rm", out / "rm" / "metrics.json", lambda: run_rm(preset, out, resume=True))]
+    ppo_runs = [("ppo", {}),
+                ("ppo_ptx", {"ptx_coef": preset.ppo_ptx.ptx_coef, "name": "ppo_ptx"}),
+                ("ppo_beta0", {"config": preset.ppo_beta0, "name": "ppo_beta0"}),
+                *(_figure1_runs(preset) if full else [])]
+    after = [*[(f"round{r}", round_dir(out, r) / "ppo" / "summary.json", lambda r=r: run_round(preset, out, r))
+               for r in range(1, rounds + 1)],
+             ("eval", out / "report.json", lambda: run_eval(preset, out))]
     timings = out / "stages.json"
     done = json.loads(timings.read_text()) if timings.exists() else {}
-    for name, done_marker, run in stages:
-        if done_marker.exists() and not (name == "eval" and _stale(done_marker, out)):
-            print(f"reproduce: {name} already in {out} ({done_marker.name}); skipped")
-            continue
-        t, _ = time.time(), reset_peak_rss()
-        run()
-        done[name] = {"seconds": round(time.time() - t, 1), "peak_rss_mib": peak_rss_mib()}
-        write_json(timings, done)
-        print(f"reproduce: {name} done in {time.time() - t:.0f} s")
+
+    order = [name for name, *_ in (*before, *ppo_runs, *after)]
+
+    def record(name, timing):   # stages.json in stage order, whatever order parallel runs end in
+        done[name] = timing
+        write_json(timings, dict(sorted(done.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order
+                                        else len(order))))
+        print(f"reproduce: {name} done in {timing['seconds']:.0f} s", flush=True)
+
+    def in_turn(stages):
+        for name, done_marker, run in stages:
+            if done_marker.exists() and not (name == "eval" and _stale(done_marker, out)):
+                print(f"reproduce: {name} already in {out} ({done_marker.name}); skipped")
+            else:
+                record(name, timed(run))
+
+    in_turn(before)
+    todo = []
+    for name, kwargs in ppo_runs:
+        if (out / name / "summary.json").exists():
+            print(f"reproduce: {name} already in {out} (summary.json); skipped")
+        else:
+            todo.append((name, kwargs))
+    run_ppo_stages(preset, out, todo, jobs or default_jobs(len(todo)), record)
+    in_turn(after)
     print(f"reproduce: {time.time() - start:.0f} s; report in {out / 'report.json'}; "
           f"seconds and peak memory per stage in {timings}")
     return 0
 
 
-def _figure1_runs(preset, out, run_ppo):
-    """PPO and PPO-ptx of the 2nd and 3rd sizes; PPO-ptx seeds 1 and 2 of the smallest."""
+def _figure1_runs(preset):
+    """(name, run_ppo keywords) of PPO and PPO-ptx at the 2nd and 3rd sizes, PPO-ptx seeds 1 and 2 of the smallest."""
     ptx, runs = preset.ppo_ptx.ptx_coef, []
     for size in [s.name for s in preset.world.sizes][1:3]:
-        runs.append((f"ppo_{size}", out / f"ppo_{size}" / "summary.json",
-                     lambda size=size: run_ppo(preset, out, policy=size, name=f"ppo_{size}", resume=True)))
-        runs.append((f"ppo_ptx_{size}", out / f"ppo_ptx_{size}" / "summary.json",
-                     lambda size=size: run_ppo(preset, out, policy=size, ptx_coef=ptx, name=f"ppo_ptx_{size}",
-                                               resume=True)))
+        runs.append((f"ppo_{size}", {"policy": size, "name": f"ppo_{size}"}))
+        runs.append((f"ppo_ptx_{size}", {"policy": size, "ptx_coef": ptx, "name": f"ppo_ptx_{size}"}))
     for seed in (1, 2):
-        runs.append((f"ppo_ptx_seed{seed}", out / f"ppo_ptx_seed{seed}" / "summary.json",
-                     lambda seed=seed: run_ppo(preset, out, ptx_coef=ptx, seed=preset.ppo.seed + seed,
-                                               name=f"ppo_ptx_seed{seed}", resume=True)))
+        runs.append((f"ppo_ptx_seed{seed}", {"ptx_coef": ptx, "seed": preset.ppo.seed + seed,
+                                             "name": f"ppo_ptx_seed{seed}"}))
     return runs
 
 
@@ -161,7 +174,7 @@ def _stale(report, out):
 
 # Offline-world options the hub stages do not take (an error, never silently ignored)
 NOT_ON_HUB = (("--model", "model"), ("--dataset", "dataset"), ("--ptx-coef", "ptx_coef"), ("--policy", "policy"),
-              ("--rounds", "rounds"), ("--full", "full"), ("--pretrain", "pretrain"), ("--beta0", "beta0"))
+              ("--rounds", "rounds"), ("--full", "full"), ("--jobs", "jobs"), ("--pretrain", "pretrain"), ("--beta0", "beta0"))
 
 
 def _run_hub(ap, args, preset):
@@ -217,7 +230,9 @@ def main(argv=None):
             options.update(config=preset.ppo_beta0, name="ppo_beta0" if args.name == "ppo" else args.name)
         getattr(import_module(f".{module}", __package__), name)(preset, _out(args), **options)
         return 0
-    return reproduce(preset, _out(args), full=args.full, rounds=args.rounds, pretrain=args.pretrain)
+    if args.jobs is not None and args.jobs < 1:
+        ap.error(f"--jobs must be at least 1, not {args.jobs}")
+    return reproduce(preset, _out(args), full=args.full, rounds=args.rounds, pretrain=args.pretrain, jobs=args.jobs)
 
 
 if __name__ == "__main__":

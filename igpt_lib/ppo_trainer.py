@@ -306,6 +306,7 @@ def _sft_scores(out, policy, sft, tokenizer, n_prompts, max_new_tokens, **settin
     import hashlib
     from .data import write_json
     from .evaluation import heldout_scores
+    from .utils import file_lock
     folder = Path(out) / "sft" / policy
     cache = folder / "heldout_scores.json"
     digest = hashlib.sha256()
@@ -316,8 +317,11 @@ def _sft_scores(out, policy, sft, tokenizer, n_prompts, max_new_tokens, **settin
                      sort_keys=True)
     known = json.loads(cache.read_text()) if cache.exists() else {}
     if key not in known:
-        known[key] = heldout_scores(out, sft, tokenizer, n_prompts, max_new_tokens, **settings).tolist()
-        write_json(cache, known)
+        scores = heldout_scores(out, sft, tokenizer, n_prompts, max_new_tokens, **settings).tolist()
+        with file_lock(cache):   # PPO runs side by side (`reproduce`) add their keys in turn, none lost
+            known = json.loads(cache.read_text()) if cache.exists() else {}
+            known.setdefault(key, scores)
+            write_json(cache, known)
     return np.array(known[key])
 
 

@@ -1,4 +1,5 @@
 """Small shared helpers."""
+import contextlib
 import random
 import sys
 from pathlib import Path
@@ -42,3 +43,22 @@ def peak_rss_mib():
         import resource
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024))  # macOS: bytes, Linux: KiB
+
+
+@contextlib.contextmanager
+def file_lock(path):
+    """Hold an exclusive lock on PATH.lock (Unix flock) while the block runs: processes that
+    read, change and rewrite one file (parallel PPO runs sharing a cache) do so in turn."""
+    try:
+        import fcntl
+    except ImportError:   # Windows: no flock; `reproduce` there runs its PPO runs as spawned processes too
+        yield
+        return
+    lock = Path(f"{path}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

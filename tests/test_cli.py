@@ -40,7 +40,7 @@ def test_reproduce_skips_stages_already_done(smoke_world, tmp_path, capsys):
     out, _ = smoke_world
     shutil.copytree(out / "world", tmp_path / "world")
     shutil.copy(out / "world.json", tmp_path / "world.json")
-    assert main(["reproduce", "--preset", "smoke", "--out", str(tmp_path)]) == 0
+    assert main(["reproduce", "--preset", "smoke", "--out", str(tmp_path), "--jobs", "2"]) == 0
     printed = capsys.readouterr().out
     assert "world already in" in printed and "sft done in" in printed and "eval done in" in printed
     assert (tmp_path / "sft" / "summary.json").exists() and (tmp_path / "ppo_ptx" / "summary.json").exists()
@@ -53,6 +53,10 @@ def test_reproduce_skips_stages_already_done(smoke_world, tmp_path, capsys):
     stages = json.loads((tmp_path / "stages.json").read_text())                # what bench/e2e.py reads
     assert list(stages) == ["sft", "rm", "ppo", "ppo_ptx", "ppo_beta0", "eval"]   # world was skipped: not timed
     assert all(r["seconds"] > 0 and 50 < r["peak_rss_mib"] < 20_000 for r in stages.values())
+    assert stages["ppo"]["threads"] >= 1 and "ppo_beta0: 2 at a time" in printed   # side by side, 2 processes
+    for name in ("ppo", "ppo_ptx", "ppo_beta0"):                          # each worker's output kept and shown
+        log = (tmp_path / "logs" / f"{name}.log").read_text()
+        assert "held-out gold (greedy)" in log and log.strip().splitlines()[-1] in printed
     assert main(["reproduce", "--preset", "smoke", "--out", str(tmp_path)]) == 0
     assert "sft already in" in capsys.readouterr().out
     assert json.loads((tmp_path / "stages.json").read_text()) == stages           # skipped stages keep their times
@@ -61,14 +65,11 @@ def test_reproduce_skips_stages_already_done(smoke_world, tmp_path, capsys):
 def test_full_reproduce_adds_figure1_runs_and_reevaluates(tmp_path):
     import os
     from igpt_lib.cli import _figure1_runs, _stale
-    preset, calls = get_preset("smoke"), []
-    runs = _figure1_runs(preset, tmp_path, lambda p, out, **kw: calls.append(kw))
-    for _, _, run in runs:
-        run()
-    names = [name for name, _, _ in runs]
-    assert names == ["ppo_s", "ppo_ptx_s", "ppo_m", "ppo_ptx_m", "ppo_ptx_seed1", "ppo_ptx_seed2"]
-    assert calls[1] == {"policy": "s", "ptx_coef": preset.ppo_ptx.ptx_coef, "name": "ppo_ptx_s", "resume": True}
-    assert [c.get("seed") for c in calls[4:]] == [preset.ppo.seed + 1, preset.ppo.seed + 2]
+    preset = get_preset("smoke")
+    runs = _figure1_runs(preset)
+    assert [name for name, _ in runs] == ["ppo_s", "ppo_ptx_s", "ppo_m", "ppo_ptx_m", "ppo_ptx_seed1", "ppo_ptx_seed2"]
+    assert runs[1][1] == {"policy": "s", "ptx_coef": preset.ppo_ptx.ptx_coef, "name": "ppo_ptx_s"}
+    assert [kw.get("seed") for _, kw in runs[4:]] == [preset.ppo.seed + 1, preset.ppo.seed + 2]
     report = tmp_path / "report.json"
     report.write_text("{}")
     (tmp_path / "ppo_s").mkdir()

@@ -1,0 +1,57 @@
+"""reproduce's PPO runs side by side in worker processes (igpt_lib/parallel.py)."""
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from igpt_lib.config import get_preset
+from igpt_lib.parallel import default_jobs, run_ppo_stages
+
+
+def test_a_worker_computes_what_the_same_run_here_computes_and_failures_name_their_log(smoke_rm, tmp_path):
+    preset, out = get_preset("smoke"), tmp_path / "run"
+    shutil.copytree(smoke_rm, out)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)                         # the workers' thread count: the same float sums
+    try:
+        run_ppo_stages(preset, out, [("here", {"name": "here"})], 1, lambda *a: None)
+    finally:
+        torch.set_num_threads(threads)
+    timings = {}
+    with pytest.raises(RuntimeError, match=r"broken \(log: .*broken\.log\)"):
+        run_ppo_stages(preset, out, [("worker", {"name": "worker"}), ("broken", {"name": "broken", "policy": "xxl"})],
+                       2, timings.__setitem__, threads=1, progress=False)
+    assert list(timings) == ["worker"] and timings["worker"]["threads"] == 1    # the good run still finished
+    here, worker = load_file(out / "here" / "model.safetensors"), load_file(out / "worker" / "model.safetensors")
+    assert all(torch.equal(here[k], worker[k]) for k in here)                  # bit for bit
+    assert "Traceback" in (out / "logs" / "broken.log").read_text()
+    summary = json.loads((out / "worker" / "summary.json").read_text())
+    assert summary["test_gold"] == json.loads((out / "here" / "summary.json").read_text())["test_gold"]
+
+
+def test_default_jobs_one_per_core_at_most_one_per_run(monkeypatch):
+    from igpt_lib import parallel
+    monkeypatch.setattr(parallel, "cpu_cores", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert [default_jobs(n) for n in (0, 1, 3, 9)] == [1, 1, 2, 2]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert default_jobs(3) == 1                                                  # one GPU: in turn
+
+
+def test_sft_scores_cache_keeps_a_key_another_process_wrote_meanwhile(tmp_path, monkeypatch):
+    import numpy as np
+    from igpt_lib import evaluation, ppo_trainer
+    folder = tmp_path / "sft" / "xs"
+    folder.mkdir(parents=True)
+    cache = folder / "heldout_scores.json"
+
+    def other_process_writes_then_we_finish(*args, **kwargs):
+        cache.write_text(json.dumps({"theirs": [1.0]}))
+        return np.array([0.5, 0.25])
+
+    monkeypatch.setattr(evaluation, "heldout_scores", other_process_writes_then_we_finish)
+    mine = ppo_trainer._sft_scores(tmp_path, "xs", None, None, 2, 8, temperature=0.0, samples=1, seed=0)
+    known = json.loads(cache.read_text())
+    assert mine.tolist() == [0.5, 0.25] and known["theirs"] == [1.0] and len(known) == 2
