@@ -3,9 +3,10 @@ Writes bench/results/e2e.json.
 
     .venv/bin/python bench/e2e.py [--presets smoke cpu] [--keep runs/bench]
 
-Each preset runs the command a user runs, `python -m igpt_lib reproduce --preset P --out DIR`,
-in one process: its wall time and peak RSS come from wait4, each stage's from the
-OUT/stages.json that reproduce writes (peak RSS per stage via /proc/self/clear_refs). The model
+Each preset runs the command a user runs, `python -m igpt_lib reproduce --preset P --out DIR`
+(its PPO runs side by side in worker processes, igpt_lib/parallel.py): its wall time and peak
+RSS (of the largest process) come from wait4, each stage's from the OUT/stages.json that
+reproduce writes (peak RSS per stage via /proc/self/clear_refs in the process that ran it). The model
 cache is a fresh, empty folder: the base models come from the kit (data/base_models) as on a
 fresh clone. `--keep DIR` keeps each preset's run in DIR/<preset> (bench/ppo_bench.py reads the
 cpu one).
@@ -48,7 +49,7 @@ def main():
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     result = {"machine": machine(),
-              "how": "`python -m igpt_lib reproduce` in one process; stages from its OUT/stages.json; "
+              "how": "`python -m igpt_lib reproduce` (PPO runs side by side); stages from its OUT/stages.json; "
                      "fresh model cache; shipped base models",
               "presets": {}}
     for preset in args.presets:

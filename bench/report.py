@@ -101,9 +101,22 @@ def e2e_lines(e2e):
     for name, p in e2e["presets"].items():
         rows.append(f"| `{name}` | " + " | ".join(f"{p['stages'][s]['seconds']:.0f} s" for s in stages)
                     + f" | **{p['seconds'] / 60:.1f} min** (goal {p['goal_s'] / 60:.0f}) | {p['peak_rss_mib']:,} MiB |")
+    side = _side_by_side(e2e)
     return ["**End to end** (`bench/e2e.py`): `python -m igpt_lib reproduce` on a fresh clone (empty model "
-            "cache; the base models shipped in `data/base_models`), one process; each stage's time from the "
-            "`OUT/stages.json` it writes; the total includes start-up.", "", *rows, ""]
+            "cache; the base models shipped in `data/base_models`); each stage's time from the "
+            "`OUT/stages.json` it writes; the total is the command's wall time, start-up included; peak RSS "
+            "is the largest process's." + side, "", *rows, ""]
+
+
+def _side_by_side(e2e):
+    """The sentence saying which stages ran at the same time (reproduce's PPO workers), if any."""
+    for p in e2e["presets"].values():
+        ppo = {n: s for n, s in p["stages"].items() if n.startswith("ppo") and s.get("jobs", 1) > 1}
+        if ppo:
+            s = next(iter(ppo.values()))
+            return (f" {', '.join(ppo)} ran side by side, {s['jobs']} processes of {s['threads']} thread(s) each "
+                    "(igpt_lib/parallel.py), so their times overlap.")
+    return ""
 
 
 def generation_lines(gen):

@@ -49,7 +49,7 @@ def run_ppo_stages(preset, out, runs, jobs, on_done, threads=None, progress=True
         import torch
         for name, kwargs in runs:
             on_done(name, {**timed(lambda: run_ppo(preset, out, resume=True, **kwargs)),
-                           "threads": torch.get_num_threads()})
+                           "threads": torch.get_num_threads(), "jobs": 1})
         return
     from tqdm.auto import tqdm
     threads = threads or max(1, cpu_cores() // jobs)
@@ -72,7 +72,7 @@ def run_ppo_stages(preset, out, runs, jobs, on_done, threads=None, progress=True
                     if future.exception() is not None:
                         failed.append((name, future.exception()))
                     else:
-                        on_done(name, future.result())
+                        on_done(name, {**future.result(), "jobs": jobs})
         except BaseException:
             pool.shutdown(cancel_futures=True)   # finished runs are kept; `reproduce` resumes the others
             raise

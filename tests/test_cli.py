@@ -53,7 +53,8 @@ def test_reproduce_skips_stages_already_done(smoke_world, tmp_path, capsys):
     stages = json.loads((tmp_path / "stages.json").read_text())                # what bench/e2e.py reads
     assert list(stages) == ["sft", "rm", "ppo", "ppo_ptx", "ppo_beta0", "eval"]   # world was skipped: not timed
     assert all(r["seconds"] > 0 and 50 < r["peak_rss_mib"] < 20_000 for r in stages.values())
-    assert stages["ppo"]["threads"] >= 1 and "ppo_beta0: 2 at a time" in printed   # side by side, 2 processes
+    assert stages["ppo"]["jobs"] == 2 and stages["ppo"]["threads"] >= 1   # side by side, in 2 processes
+    assert "ppo_beta0: 2 at a time" in printed
     for name in ("ppo", "ppo_ptx", "ppo_beta0"):                          # each worker's output kept and shown
         log = (tmp_path / "logs" / f"{name}.log").read_text()
         assert "held-out gold (greedy)" in log and log.strip().splitlines()[-1] in printed
