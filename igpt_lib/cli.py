@@ -122,10 +122,8 @@ def reproduce(preset, out, full=False, rounds=0, pretrain=False, jobs=None):
     after = [*[(f"round{r}", round_dir(out, r) / "ppo" / "summary.json", lambda r=r: run_round(preset, out, r))
                for r in range(1, rounds + 1)],
              ("eval", out / "report.json", lambda: run_eval(preset, out))]
-    timings = out / "stages.json"
+    timings, order = out / "stages.json", [name for name, *_ in (*before, *ppo_runs, *after)]
     done = json.loads(timings.read_text()) if timings.exists() else {}
-
-    order = [name for name, *_ in (*before, *ppo_runs, *after)]
 
     def record(name, timing):   # stages.json in stage order, whatever order parallel runs end in
         done[name] = timing
@@ -141,13 +139,7 @@ def reproduce(preset, out, full=False, rounds=0, pretrain=False, jobs=None):
                 record(name, timed(run))
 
     in_turn(before)
-    todo = []
-    for name, kwargs in ppo_runs:
-        if (out / name / "summary.json").exists():
-            print(f"reproduce: {name} already in {out} (summary.json); skipped")
-        else:
-            todo.append((name, kwargs))
-    run_ppo_stages(preset, out, todo, jobs or default_jobs(len(todo)), record)
+    run_ppo_stages(preset, out, ppo_runs, jobs or default_jobs(len(ppo_runs)), record)
     in_turn(after)
     print(f"reproduce: {time.time() - start:.0f} s; report in {out / 'report.json'}; "
           f"seconds and peak memory per stage in {timings}")
@@ -174,7 +166,8 @@ def _stale(report, out):
 
 # Offline-world options the hub stages do not take (an error, never silently ignored)
 NOT_ON_HUB = (("--model", "model"), ("--dataset", "dataset"), ("--ptx-coef", "ptx_coef"), ("--policy", "policy"),
-              ("--rounds", "rounds"), ("--full", "full"), ("--jobs", "jobs"), ("--pretrain", "pretrain"), ("--beta0", "beta0"))
+              ("--rounds", "rounds"), ("--full", "full"), ("--jobs", "jobs"), ("--pretrain", "pretrain"),
+              ("--beta0", "beta0"))
 
 
 def _run_hub(ap, args, preset):

@@ -18,6 +18,10 @@ def set_seed(seed):
 def quiet_transformers():
     """Turn off transformers' and datasets' own progress bars and info logs (our bars say
     what happens). Global, so the CLI and the notebooks call it explicitly, never at import."""
+    import logging
+    # bitsandbytes warns at import, on CPUs with AVX-512 bf16, that an optional 4-bit CPU kernel
+    # package (`kernels`) is missing: nothing the kit uses, and nothing a student can act on
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     import datasets
     from transformers.utils import logging as hf_logging
     hf_logging.disable_progress_bar()
@@ -47,18 +51,24 @@ def peak_rss_mib():
 
 @contextlib.contextmanager
 def file_lock(path):
-    """Hold an exclusive lock on PATH.lock (Unix flock) while the block runs: processes that
-    read, change and rewrite one file (parallel PPO runs sharing a cache) do so in turn."""
+    """Hold an exclusive lock on a hidden `.NAME.lock` beside PATH (Unix flock) while the block
+    runs, so processes that read, change and rewrite one file (PPO runs side by side sharing a
+    cache) do so in turn. Where there is no flock (Windows, some network file systems) the block
+    runs unlocked: the files it guards are caches, and a key lost there is computed again."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         import fcntl
-    except ImportError:   # Windows: no flock; `reproduce` there runs its PPO runs as spawned processes too
-        yield
-        return
-    lock = Path(f"{path}.lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+    except ImportError:
+        fcntl = None
+    with open(path.parent / f".{path.name}.lock", "a") as f:
+        try:
+            if fcntl is not None:
+                fcntl.flock(f, fcntl.LOCK_EX)
+        except OSError:
+            fcntl = None
         try:
             yield
         finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            if fcntl is not None:
+                fcntl.flock(f, fcntl.LOCK_UN)

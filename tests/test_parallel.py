@@ -31,10 +31,21 @@ def test_a_worker_computes_what_the_same_run_here_computes_and_failures_name_the
     assert summary["test_gold"] == json.loads((out / "here" / "summary.json").read_text())["test_gold"]
 
 
+def test_side_by_side_needs_the_reward_model_and_skips_finished_runs(tmp_path, capsys):
+    preset, started = get_preset("smoke"), []
+    with pytest.raises(FileNotFoundError, match="no reward model"):
+        run_ppo_stages(preset, tmp_path, [("ppo", {})], 2, started.append)
+    (tmp_path / "ppo").mkdir()
+    (tmp_path / "ppo" / "summary.json").write_text("{}")
+    run_ppo_stages(preset, tmp_path, [("ppo", {})], 2, started.append)        # nothing left: no workers
+    assert started == [] and "ppo already in" in capsys.readouterr().out
+
+
 def test_default_jobs_one_per_core_at_most_one_per_run(monkeypatch):
     from igpt_lib import parallel
     monkeypatch.setattr(parallel, "cpu_cores", lambda: 2)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert [default_jobs(n) for n in (0, 1, 3, 9)] == [1, 1, 2, 2]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert default_jobs(3) == 1                                                  # one GPU: in turn
