@@ -2,9 +2,9 @@
 
 PPO, PPO-ptx, the β = 0 run and (with --full) the Figure 1 sizes and seeds read only OUT/sft
 and OUT/rm, so they can run at the same time. The offline world's models are too small for a
-second thread to help one run much: on 2 cores, two runs of one thread each side by side finish
-the cpu preset's three runs in ~350 s, against ~610 s one after another with two threads each
-(README "Performance"). On a GPU they run in turn (one device).
+second thread to help one run much: on 2 cores, the cpu preset's three runs took ~310 s side by
+side, one thread each (README "Performance"), and 409 s one after another with two threads each
+(`reproduce --jobs 1`, the same machine and day). On a GPU they run in turn (one device).
 
 A worker's output goes to OUT/logs/<name>.log and is printed when its run ends; one progress
 bar follows all runs (from their metrics.jsonl). The thread count changes the last bits of a
