@@ -70,6 +70,7 @@ def run_ppo_stages(preset, out, runs, jobs, on_done, threads=None, progress=True
 
 
 def _side_by_side(preset, out, runs, jobs, threads, on_done, progress):
+    """`runs` in a pool of `jobs` spawned workers; their logs printed as each ends; failures raised at the end."""
     from tqdm.auto import tqdm
     print(f"reproduce: {', '.join(n for n, _ in runs)}: {jobs} at a time, {threads} thread(s) each; "
           f"their output in {out / 'logs'}", flush=True)

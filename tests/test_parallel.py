@@ -1,6 +1,7 @@
 """reproduce's PPO runs side by side in worker processes (igpt_lib/parallel.py)."""
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -66,3 +67,41 @@ def test_sft_scores_cache_keeps_a_key_another_process_wrote_meanwhile(tmp_path, 
     mine = ppo_trainer._sft_scores(tmp_path, "xs", None, None, 2, 8, temperature=0.0, samples=1, seed=0)
     known = json.loads(cache.read_text())
     assert mine.tolist() == [0.5, 0.25] and known["theirs"] == [1.0] and len(known) == 2
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc (Linux)")
+def test_a_worker_ends_itself_when_its_parent_dies(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+    import time
+    pidfile, script = tmp_path / "child.pid", tmp_path / "parent.py"
+    script.write_text(textwrap.dedent(f"""
+        import multiprocessing as mp, os, time
+        from igpt_lib.parallel import _exit_with_parent
+
+        def child(path):
+            _exit_with_parent()
+            with open(path, "w") as f:
+                f.write(str(os.getpid()))
+            time.sleep(60)
+
+        if __name__ == "__main__":
+            mp.get_context("spawn").Process(target=child, args=({str(pidfile)!r},)).start()
+            while not os.path.exists({str(pidfile)!r}) or not open({str(pidfile)!r}).read():
+                time.sleep(0.05)
+            os._exit(0)   # the parent dies without cleaning up: its child is orphaned
+    """))
+    subprocess.run([sys.executable, str(script)], timeout=120, check=True)
+    pid, deadline = int(pidfile.read_text()), time.time() + 15
+    while _running(pid) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _running(pid)                      # gone within seconds, not after its 60 s of work
+
+
+def _running(pid):
+    """True while `pid` exists and is not a zombie (a container's init may never reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
