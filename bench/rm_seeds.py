@@ -3,7 +3,7 @@ recipe change is judged against the spread and not against one run.
 
     .venv/bin/python bench/rm_seeds.py --run runs/cpu [--seeds 0 1 2] [--tag NAME]
                                        [--set epochs=3 --set lr=2.5e-4] [--likert-ties] [--sets N]
-                                       [--extra-sets N]
+                                       [--extra-sets N] [--sft-model DIR]
 
 Retrains the run's reward model on its own comparisons (OUT/rm/comparisons.*.jsonl) once per
 seed, exactly as `python -m igpt_lib rm` does (the seed draws the new scalar head and the data
@@ -13,7 +13,8 @@ RewardConfig fields; `--likert-ties` trains on a pair only when its labeler's Li
 differ too (a recipe tried for #4); `--sets N` keeps the first N of the run's ranked sets per
 prompt and `--extra-sets N` samples N more per prompt from the run's SFT family (the stage's
 own sampling and labelers, another seed; cached in OUT/rm/comparisons.extraN.jsonl): how accuracy
-grows with data. Results: bench/results/rm_seeds.json, one entry per tag
+grows with data. `--sft-model DIR` starts the RM from that SFT folder (same tokenizer) instead of SFT-`size`
+(`bench/rm_base.py` makes one: a bigger base, or one pretrained on more text). Results: bench/results/rm_seeds.json, one entry per tag
 (mean, standard deviation, min and max over the seeds; per-seed values; per-task means).
 `--docs` rewrites the table in docs/implementation_details.md from that file.
 """
@@ -57,20 +58,23 @@ def parse_sets(pairs, cfg):
     return out
 
 
-def one_seed(run, comps, cfg, seed):
-    """Train from SFT-`cfg.size` with `seed` and evaluate; {metric: accuracy, "by_task": ...}."""
+def one_seed(run, comps, cfg, seed, sft_model=None):
+    """Train from SFT-`cfg.size` (or the folder `sft_model`) with `seed` and evaluate;
+    {metric: accuracy, "by_task": ...}."""
     from igpt_lib.models import load_tokenizer
     from igpt_lib.reward import load_reward_model, score_sets, train_reward_model, validation_accuracies
     from igpt_lib.utils import set_seed
     cfg = replace(cfg, seed=seed)
-    tokenizer = load_tokenizer(run / "sft" / cfg.size)
+    start_from = sft_model or run / "sft" / cfg.size
+    tokenizer = load_tokenizer(start_from)
     set_seed(seed)  # as fit_reward_model: the scalar head is drawn from the seed
-    model = load_reward_model(run / "sft" / cfg.size)
+    model = load_reward_model(start_from)
     start = time.time()
     train_reward_model(model, tokenizer, comps["train"], cfg, progress=False)
     parts = validation_accuracies(score_sets(model, tokenizer, comps["val"], cfg), comps)  # the stage's three
     return {**{k: round(v["accuracy"], 4) for k, v in parts.items()},
-            "by_task": parts["gold_strict"]["by_task"], "seconds": round(time.time() - start, 1)}
+            "by_task": parts["gold_strict"]["by_task"], "seconds": round(time.time() - start, 1),
+            "params": sum(p.numel() for p in model.parameters())}
 
 
 def extra_sets(run, preset, n):
@@ -84,6 +88,25 @@ def extra_sets(run, preset, n):
         cfg = replace(p.rm, sets_per_prompt=n, seed=p.rm.seed + 1000)
         write_jsonl(cache, sample_comparisons(p, run, cfg, progress=False)["train"])
     return load_comparison_rows(cache)
+
+
+def rm_base(sft_model):
+    """What `--sft-model` is: its bench/rm_base.py info.json (how it was made, its size, its SFT
+    choice and score), {"how": the folder} for another folder, None for the run's SFT-`size`."""
+    if sft_model is None:
+        return None
+    info = Path(sft_model).parent / "info.json"
+    if not info.exists():
+        return {"how": str(sft_model)}
+    return {k: v for k, v in json.loads(info.read_text()).items() if k != "machine"}
+
+
+def start_score(run, cfg, base):
+    """Validation gold score of the SFT model the RM starts from (as the SFT stage chose it), or None."""
+    if base is not None:
+        return base.get("sft", {}).get("score")
+    path = run / "sft" / "summary.json"
+    return json.loads(path.read_text())["models"].get(cfg.size, {}).get("score") if path.exists() else None
 
 
 def summary(per_seed):
@@ -118,18 +141,34 @@ def config_changes(entry):
 
 def table(result):
     """docs/implementation_details.md: each tag's accuracies over its seeds."""
-    lines = ["| recipe (`python bench/rm_seeds.py`) | seeds | training labelers | held-out labelers | "
-             "gold-strict: mean ± sd (min–max) |", "|---|---|---|---|---|"]
+    lines = ["| comparisons | recipe (`python bench/rm_seeds.py`) | its SFT start's validation score | seeds | "
+             "training labelers | held-out labelers | gold-strict: mean ± sd (min–max) |", "|---|---|---|---|---|---|---|"]
     for tag, e in result["tags"].items():
         s = e["summary"]
         what = ", ".join([f"{k} = {v}" for k, v in config_changes(e).items()] + (["Likert ties"] if e["likert_ties"] else [])
                          + ([f"{e['sets_per_prompt']} set(s) per prompt"] if e.get("sets_per_prompt") else [])
-                         + ([f"{e['extra_sets']} more sets per prompt"] if e.get("extra_sets") else [])) \
+                         + ([f"{e['extra_sets']} more sets per prompt"] if e.get("extra_sets") else [])
+                         + ([f"RM from SFT of: {e['rm_base']['how']}"] if e.get("rm_base") else [])) \
             or "the stage's own"
-        lines.append(f"| `{tag}`: {what} | {', '.join(e['seeds'])} | {s['train_labelers']['mean']:.3f} | "
+        score = f"{e['start_sft_score']:+.3f}" if e.get("start_sft_score") is not None else "—"
+        lines.append(f"| {e.get('comparisons', 'earlier run')} | `{tag}`: {what} | {score} | {', '.join(e['seeds'])} | "
+                     f"{s['train_labelers']['mean']:.3f} | "
                      f"{s['heldout_labelers']['mean']:.3f} | {s['gold_strict']['mean']:.3f} ± {s['gold_strict']['sd']:.3f} "
                      f"({s['gold_strict']['min']:.3f}–{s['gold_strict']['max']:.3f}) |")
+    k, worst = heldout_slope(result)
+    lines += ["", f"Over these rows, held-out-labeler accuracy ≈ 0.5 + {k:.2f} × (gold-strict − 0.5) "
+                  f"(least squares through chance; largest miss {worst:.3f}), so held-out 0.65 needs "
+                  f"gold-strict ≈ {0.5 + 0.15 / k:.2f}."]
     return "\n".join(lines)
+
+
+def heldout_slope(result):
+    """k of held-out ≈ 0.5 + k·(gold-strict − 0.5) fitted over every tag's means (a line through
+    chance: an RM that orders nothing is at 0.5 on both), and the largest residual."""
+    pts = [(e["summary"]["gold_strict"]["mean"] - 0.5, e["summary"]["heldout_labelers"]["mean"] - 0.5)
+           for e in result["tags"].values()]
+    k = sum(g * h for g, h in pts) / sum(g * g for g, _ in pts)
+    return k, max(abs(h - k * g) for g, h in pts)
 
 
 def main(argv=None):
@@ -142,8 +181,10 @@ def main(argv=None):
     ap.add_argument("--likert-ties", action="store_true")
     ap.add_argument("--sets", type=int, default=None, help="the first N ranked sets per prompt only")
     ap.add_argument("--extra-sets", type=int, default=0, help="N more ranked sets per prompt, freshly sampled")
+    ap.add_argument("--sft-model", type=Path, default=None, help="start the RM from this SFT folder")
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
+    from igpt_lib.comparisons import comparisons_digest
     from igpt_lib.config import get_preset
     from igpt_lib.data import load_comparison_rows
     from igpt_lib.utils import quiet_transformers
@@ -165,9 +206,9 @@ def main(argv=None):
     base = get_preset(args.preset).rm
     changes = parse_sets(args.set, base)
     cfg = replace(base, **changes)
-    per_seed = {}
+    per_seed, base = {}, rm_base(args.sft_model)
     for seed in args.seeds:
-        per_seed[str(seed)] = one_seed(args.run, comps, cfg, seed)
+        per_seed[str(seed)] = one_seed(args.run, comps, cfg, seed, args.sft_model)
         print(f"{args.tag} seed {seed}: " + ", ".join(f"{m} {per_seed[str(seed)][m]:.3f}" for m in METRICS)
               + f" ({per_seed[str(seed)]['seconds']:.0f} s)")
     result = json.loads(args.results.read_text()) if args.results.exists() else {}
@@ -177,6 +218,8 @@ def main(argv=None):
         "preset": args.preset, "changes": changes, "config": config_json(cfg), "likert_ties": args.likert_ties,
         "sets_per_prompt": args.sets,
         "extra_sets": args.extra_sets, "train_sets": len(comps["train"]), "seeds": per_seed,
+        "comparisons": comparisons_digest(args.run / "rm"), "rm_base": base,
+        "start_sft_score": start_score(args.run, cfg, base),
         "summary": summary(per_seed)}
     for m in METRICS:
         s = result["tags"][args.tag]["summary"][m]

@@ -72,6 +72,16 @@ def ensure_comparisons(preset, out, log=print, progress=True):
     return {split: load_comparison_rows(f) for split, f in files.items()}
 
 
+def comparisons_digest(rm_dir):
+    """Short hash of OUT/rm/comparisons.{train,val,heldout}.jsonl: accuracies measured on
+    different digests were measured on different data (bench/rm_seeds.py records it)."""
+    import hashlib
+    h = hashlib.sha256()
+    for split in ("heldout", "train", "val"):
+        h.update((Path(rm_dir) / f"comparisons.{split}.jsonl").read_bytes())
+    return h.hexdigest()[:8]
+
+
 def sample_comparisons(preset, out, cfg, progress=True):
     """`collect` on a run's SFT family, RM and validation prompts and labelers, with RewardConfig
     `cfg` (the stage's, or a variant: bench/rm_seeds.py samples more sets with another seed)."""

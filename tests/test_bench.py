@@ -160,6 +160,37 @@ def test_rm_seeds_retrains_the_stage_s_own_rm_at_seed_0(smoke_rm, tmp_path):
     assert (smoke_rm / "rm" / "comparisons.extra1.jsonl").exists()  # sampled once, then reused
 
 
+def test_rm_base_makes_an_sft_model_the_rm_seeds_can_start_from(smoke_rm, tmp_path):
+    import json
+    base, seeds = _module("rm_base"), _module("rm_seeds")
+    run = shutil_copy(smoke_rm, tmp_path / "run")
+    base.main(["--run", str(run), "--preset", "smoke", "--out", str(tmp_path / "scratch"), "--shape", "32,1,2",
+               "--tokens", "8192"])
+    base.main(["--run", str(run), "--preset", "smoke", "--out", str(tmp_path / "more"), "--from", "xs",
+               "--tokens", "8192"])
+    scratch, more = (json.loads((tmp_path / name / "info.json").read_text()) for name in ("scratch", "more"))
+    assert scratch["params"] != more["params"] and "from scratch" in scratch["how"] and "continued" in more["how"]
+    from transformers import AutoModelForCausalLM
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "scratch" / "sft").config.hidden_size == 32
+    results = tmp_path / "rm_seeds.json"
+    own = seeds.main(["--run", str(run), "--preset", "smoke", "--seeds", "0", "--tag", "own", "--results", str(results)])
+    other = seeds.main(["--run", str(run), "--preset", "smoke", "--seeds", "0", "--tag", "scratch",
+                        "--sft-model", str(tmp_path / "scratch" / "sft"), "--results", str(results)])
+    own, other = own["tags"]["own"], other["tags"]["scratch"]
+    assert own["rm_base"] is None and other["rm_base"]["how"] == scratch["how"]
+    assert other["rm_base"]["sft"] == scratch["sft"]  # the SFT choice made from that base
+    sft_l = json.loads((run / "sft" / "summary.json").read_text())["models"]["l"]["score"]
+    assert own["start_sft_score"] == sft_l and other["start_sft_score"] == scratch["sft"]["score"]
+    assert own["comparisons"] == other["comparisons"]  # the same data, so the rows compare
+    assert other["seeds"]["0"]["params"] != own["seeds"]["0"]["params"]  # ... from the other model
+    assert f"RM from SFT of: {scratch['how']}" in seeds.table({"tags": {"scratch": other}})
+
+
+def shutil_copy(src, dst):
+    import shutil
+    return shutil.copytree(src, dst, symlinks=True)
+
+
 def test_rm_seeds_table_in_docs_is_its_result_file():
     import json
     bench = _module("rm_seeds")
@@ -168,6 +199,15 @@ def test_rm_seeds_table_in_docs_is_its_result_file():
     # rows name their differences from the preset's *current* defaults: a moved default shows
     assert "| `default`: the stage's own |" in bench.table(result)
     assert bench.table(result) in (REPO / "docs" / "implementation_details.md").read_text()  # --docs
+
+
+def test_rm_seeds_heldout_slope_is_a_line_through_chance():
+    bench = _module("rm_seeds")
+    tag = lambda g, h: {"summary": {"gold_strict": {"mean": g}, "heldout_labelers": {"mean": h}}}  # noqa: E731
+    k, worst = bench.heldout_slope({"tags": {"a": tag(0.6, 0.55), "b": tag(0.7, 0.6)}})
+    assert abs(k - 0.5) < 1e-12 and worst < 1e-12
+    k, worst = bench.heldout_slope({"tags": {"a": tag(0.6, 0.55), "b": tag(0.7, 0.65)}})
+    assert 0.5 < k < 0.75 and worst > 0.01
 
 
 def test_rm_seeds_likert_ties_and_config_changes():

@@ -2,13 +2,14 @@
 import json
 import shutil
 
+import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, GPTNeoXConfig, GPTNeoXForSequenceClassification
 
 from igpt_lib import data as D
 from igpt_lib.config import RewardConfig
 from igpt_lib.models import load_tokenizer
-from igpt_lib.reward import (load_reward_model, score_texts, set_ids, set_rewards, shift_rewards,
+from igpt_lib.reward import (gold_ceiling, load_reward_model, score_texts, set_ids, set_rewards, shift_rewards,
                              train_reward_model)
 
 
@@ -29,6 +30,16 @@ def test_shift_is_exact_and_survives_save_and_load(tmp_path):
     model.save_pretrained(tmp_path)
     again = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
     assert torch.allclose(again(input_ids=ids).logits.squeeze(-1), after, atol=1e-5)
+
+
+def test_gold_ceiling_scores_the_gold_itself_against_the_labels():
+    row = {"task": "reverse", "meta": {"seq": ["a", "b", "c"]}, "prompt": "reverse : a b c"}
+    responses = ["c b a", "x y z", "c b a d e f", "q r s"]  # gold 1, 0, 0.7 (rambling), 0
+    val = [{**row, "responses": responses, "ranks": [0, 2, 1, 3]}]      # gold's order; 0 vs 0 a coin flip
+    held = [{**row, "responses": responses, "ranks": [3, 0, 2, 1]}]     # every strict-gold pair reversed
+    ceiling = gold_ceiling({"val": val, "heldout": held})
+    # val: 5 pairs of unequal gold all right, the equal-gold pair ½; held: 5 wrong, ½ again
+    assert ceiling == pytest.approx({"train_labelers": 5.5 / 6, "heldout_labelers": 0.5 / 6})
 
 
 def test_each_response_is_forwarded_once_and_padding_does_not_matter(smoke_world):
@@ -72,6 +83,8 @@ def test_rm_stage_on_the_smoke_world(smoke_world, tmp_path):
     for key in ("train_labelers", "heldout_labelers", "gold_strict"):
         assert 0 <= metrics[key]["accuracy"] <= 1 and metrics[key]["by_task"]
     assert abs(metrics["demo_mean_after"]) < 1e-3
+    assert set(metrics["gold_vs_labelers"]) == {"train_labelers", "heldout_labelers"}
+    assert all(0 <= x <= 1 for x in metrics["gold_vs_labelers"].values())
     train = D.load_comparison_rows(run / "rm" / "comparisons.train.jsonl")
     val = D.load_comparison_rows(run / "rm" / "comparisons.val.jsonl")
     held = D.load_comparison_rows(run / "rm" / "comparisons.heldout.jsonl")

@@ -41,18 +41,27 @@ def pretrain(size, tokenizer, tokens, seq_len, batch_size, seed, progress=True):
     """Train one size from scratch on the token stream; returns (model, per-step losses)."""
     torch.manual_seed(seed)
     model = GPTNeoXForCausalLM(model_config(size, tokenizer, seq_len))
-    opt = torch.optim.AdamW(model.parameters(), lr=size.lr, betas=(0.9, 0.95), weight_decay=0.01)
+    steps = max(1, size.pretrain_tokens // (batch_size * seq_len))
+    losses = next_token_steps(model, tokens, steps, size.lr, seq_len, batch_size, seed,
+                              f"pretrain {size.name}", progress)
+    return model, losses
+
+
+def next_token_steps(model, tokens, steps, peak_lr, seq_len, batch_size, seed, desc="pretrain", progress=True):
+    """`steps` AdamW steps of next-token prediction on random windows of `tokens` (the family's
+    schedule up to `peak_lr`); leaves `model` in eval mode and returns the per-step losses.
+    bench/rm_base.py continues a trained model with it."""
+    opt = torch.optim.AdamW(model.parameters(), lr=peak_lr, betas=(0.9, 0.95), weight_decay=0.01)
     data = torch.from_numpy(np.asarray(tokens, dtype=np.int64))
     gen = torch.Generator().manual_seed(seed)
-    steps = max(1, size.pretrain_tokens // (batch_size * seq_len))
     losses = []
-    bar = tqdm(range(steps), desc=f"pretrain {size.name}", disable=not progress, leave=False)
+    bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False)
     model.train()
     for step in bar:
         starts = torch.randint(0, len(data) - seq_len, (batch_size,), generator=gen)
         batch = torch.stack([data[s:s + seq_len] for s in starts])  # (B, T)
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, steps, size.lr)
+            group["lr"] = lr_at(step, steps, peak_lr)
         loss = model(input_ids=batch, labels=batch).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -62,4 +71,4 @@ def pretrain(size, tokenizer, tokens, seq_len, batch_size, seed, progress=True):
         if step % 20 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
     model.eval()
-    return model, losses
+    return losses
