@@ -311,8 +311,9 @@ def validation_accuracies(val_scores, comps):
 
 def gold_ceiling(comps):
     """Accuracy of the gold score itself against the training and the held-out labelers' ranks
-    of the validation sets: the most any RM can reach on those labels (pairs of equal gold are
-    coin flips for the labelers, ½ for any judge). The paper's nearest yardstick is labeler
+    of the validation sets: about the most an RM can reach on those labels (pairs of equal gold are
+    coin flips for the labelers, ½ for any judge; only the labelers' small personal weights on the
+    gold's parts, world/labelers.py, leave an RM room above it). The paper's nearest yardstick is labeler
     agreement, 72.6 % / 77.3 % (§3.4), against its RM's 72.4 % / 69.6 % (§4.1)."""
     gold = [[gold_score(r, y) for y in r["responses"]] for r in comps["val"]]
     return {"train_labelers": evaluate(gold, comps["val"])["accuracy"],
