@@ -33,7 +33,7 @@ def make_base(args, preset, tokenizer):
     """OUT/base: pretrained from scratch (--shape) or continued (--from); its info."""
     from transformers import AutoModelForCausalLM
     from igpt_lib.config import ModelSize
-    from igpt_lib.world.build import _tokenize
+    from igpt_lib.world.build import _pretrain_seed, _tokenize
     from igpt_lib.world.corpus import make_corpus
     from igpt_lib.world.pretrain import n_params, next_token_steps, pretrain
     wcfg, start = preset.world, time.time()
@@ -42,7 +42,7 @@ def make_base(args, preset, tokenizer):
         size = ModelSize("rm_base", hidden, layers, heads, args.tokens, lr=2e-3)
         docs = (args.run / "world" / "corpus.txt").read_text(encoding="utf-8").splitlines()
         model, losses = pretrain(size, tokenizer, _tokenize(tokenizer, docs), wcfg.seq_len, wcfg.batch_size,
-                                 seed=wcfg.seed + 100 + len(wcfg.sizes), progress=False)
+                                 seed=_pretrain_seed(wcfg, len(wcfg.sizes)), progress=False)
         how = f"from scratch, shape {args.shape}, {args.tokens:,} tokens of the run's corpus"
     else:
         model = AutoModelForCausalLM.from_pretrained(args.run / "world" / "models" / args.from_size)

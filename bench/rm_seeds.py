@@ -64,6 +64,7 @@ def one_seed(run, comps, cfg, seed, sft_model=None):
     from igpt_lib.models import load_tokenizer
     from igpt_lib.reward import load_reward_model, score_sets, train_reward_model, validation_accuracies
     from igpt_lib.utils import set_seed
+    from igpt_lib.world.pretrain import n_params
     cfg = replace(cfg, seed=seed)
     start_from = sft_model or run / "sft" / cfg.size
     tokenizer = load_tokenizer(start_from)
@@ -74,7 +75,7 @@ def one_seed(run, comps, cfg, seed, sft_model=None):
     parts = validation_accuracies(score_sets(model, tokenizer, comps["val"], cfg), comps)  # the stage's three
     return {**{k: round(v["accuracy"], 4) for k, v in parts.items()},
             "by_task": parts["gold_strict"]["by_task"], "seconds": round(time.time() - start, 1),
-            "params": sum(p.numel() for p in model.parameters())}
+            "params": n_params(model)}
 
 
 def extra_sets(run, preset, n):

@@ -321,7 +321,8 @@ def gold_ceiling(comps):
 
 
 def _labelers_vs_gold(rows):
-    """How often the labelers' own ranking agrees with the gold order: the RM's ceiling."""
+    """How often the labelers' own ranking agrees with the gold order: the ceiling of gold-order
+    accuracy for an RM trained on these labels (`gold_ceiling` is the other way round)."""
     return evaluate([[-x for x in r["ranks"]] for r in rows], rows, by_gold=True)["accuracy"]
 
 

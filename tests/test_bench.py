@@ -162,8 +162,9 @@ def test_rm_seeds_retrains_the_stage_s_own_rm_at_seed_0(smoke_rm, tmp_path):
 
 def test_rm_base_makes_an_sft_model_the_rm_seeds_can_start_from(smoke_rm, tmp_path):
     import json
+    import shutil
     base, seeds = _module("rm_base"), _module("rm_seeds")
-    run = shutil_copy(smoke_rm, tmp_path / "run")
+    run = shutil.copytree(smoke_rm, tmp_path / "run", symlinks=True)
     base.main(["--run", str(run), "--preset", "smoke", "--out", str(tmp_path / "scratch"), "--shape", "32,1,2",
                "--tokens", "8192"])
     base.main(["--run", str(run), "--preset", "smoke", "--out", str(tmp_path / "more"), "--from", "xs",
@@ -184,11 +185,6 @@ def test_rm_base_makes_an_sft_model_the_rm_seeds_can_start_from(smoke_rm, tmp_pa
     assert own["comparisons"] == other["comparisons"]  # the same data, so the rows compare
     assert other["seeds"]["0"]["params"] != own["seeds"]["0"]["params"]  # ... from the other model
     assert f"RM from SFT of: {scratch['how']}" in seeds.table({"tags": {"scratch": other}})
-
-
-def shutil_copy(src, dst):
-    import shutil
-    return shutil.copytree(src, dst, symlinks=True)
 
 
 def test_rm_seeds_table_in_docs_is_its_result_file():
