@@ -3,7 +3,7 @@ recipe change is judged against the spread and not against one run.
 
     .venv/bin/python bench/rm_seeds.py --run runs/cpu [--seeds 0 1 2] [--tag NAME]
                                        [--set epochs=3 --set lr=2.5e-4] [--likert-ties] [--sets N]
-                                       [--extra-sets N] [--sft-model DIR]
+                                       [--extra-sets N] [--sft-model DIR] [--gold-labels]
 
 Retrains the run's reward model on its own comparisons (OUT/rm/comparisons.*.jsonl) once per
 seed, exactly as `python -m igpt_lib rm` does (the seed draws the new scalar head and the data
@@ -14,7 +14,9 @@ differ too (a recipe tried for #4); `--sets N` keeps the first N of the run's ra
 prompt and `--extra-sets N` samples N more per prompt from the run's SFT family (the stage's
 own sampling and labelers, another seed; cached in OUT/rm/comparisons.extraN.jsonl): how accuracy
 grows with data. `--sft-model DIR` starts the RM from that SFT folder (same tokenizer) instead of SFT-`size`
-(`bench/rm_base.py` makes one: a bigger base, or one pretrained on more text). Results: bench/results/rm_seeds.json, one entry per tag
+(`bench/rm_base.py` makes one: a bigger base, or one pretrained on more text). `--gold-labels`
+re-ranks the same training sets by the gold score (no labeler noise, no personal weights): what
+the recipe learns from these responses when the labels are perfect. Results: bench/results/rm_seeds.json, one entry per tag
 (mean, standard deviation, min and max over the seeds; per-seed values; per-task means).
 `--docs` rewrites the table in docs/implementation_details.md from that file.
 """
@@ -44,6 +46,13 @@ def likert_ties(row):
         return row
     levels = sorted(set(likert), reverse=True)
     return {**row, "ranks": [levels.index(x) for x in likert]}
+
+
+def gold_ranks(row):
+    """The row ranked by the gold score instead of its labeler (equal gold: a tie, not trained on)."""
+    from igpt_lib.world.gold import gold_score
+    from igpt_lib.world.labelers import dense_ranks
+    return {**row, "ranks": dense_ranks([gold_score(row, y) for y in row["responses"]])}
 
 
 def parse_sets(pairs, cfg):
@@ -147,6 +156,7 @@ def table(result):
     for tag, e in result["tags"].items():
         s = e["summary"]
         what = ", ".join([f"{k} = {v}" for k, v in config_changes(e).items()] + (["Likert ties"] if e["likert_ties"] else [])
+                         + (["trained on the gold order (perfect labels)"] if e.get("gold_labels") else [])
                          + ([f"{e['sets_per_prompt']} set(s) per prompt"] if e.get("sets_per_prompt") else [])
                          + ([f"{e['extra_sets']} more sets per prompt"] if e.get("extra_sets") else [])
                          + ([f"RM from SFT of: {e['rm_base']['how']}"] if e.get("rm_base") else [])) \
@@ -183,6 +193,7 @@ def main(argv=None):
     ap.add_argument("--sets", type=int, default=None, help="the first N ranked sets per prompt only")
     ap.add_argument("--extra-sets", type=int, default=0, help="N more ranked sets per prompt, freshly sampled")
     ap.add_argument("--sft-model", type=Path, default=None, help="start the RM from this SFT folder")
+    ap.add_argument("--gold-labels", action="store_true", help="train on the gold order of the same sets")
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     from igpt_lib.comparisons import comparisons_digest
@@ -204,6 +215,8 @@ def main(argv=None):
         comps["train"] = comps["train"][:len(comps["train"]) // rounds * args.sets]
     if args.extra_sets:
         comps["train"] += extra_sets(args.run, args.preset, args.extra_sets)
+    if args.gold_labels:
+        comps["train"] = [gold_ranks(r) for r in comps["train"]]
     base = get_preset(args.preset).rm
     changes = parse_sets(args.set, base)
     cfg = replace(base, **changes)
@@ -217,6 +230,7 @@ def main(argv=None):
     result.setdefault("tags", {})[args.tag] = {
         "run": str(args.run.resolve().relative_to(REPO)) if args.run.resolve().is_relative_to(REPO) else str(args.run),
         "preset": args.preset, "changes": changes, "config": config_json(cfg), "likert_ties": args.likert_ties,
+        "gold_labels": args.gold_labels,
         "sets_per_prompt": args.sets,
         "extra_sets": args.extra_sets, "train_sets": len(comps["train"]), "seeds": per_seed,
         "comparisons": comparisons_digest(args.run / "rm"), "rm_base": base,

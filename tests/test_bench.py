@@ -218,3 +218,55 @@ def test_rm_seeds_likert_ties_and_config_changes():
         "epochs": 3, "lr": 2.5e-4, "gradient_checkpointing": True}
     with pytest.raises(SystemExit, match="no field 'epoch'"):
         bench.parse_sets(["epoch=3"], RewardConfig())
+
+
+def test_rm_seeds_gold_labels_rank_by_the_gold_score():
+    bench = _module("rm_seeds")
+    row = {"task": "add", "meta": {"a": 2, "b": 3}, "responses": ["5", "6", "5 5 5", "7"], "ranks": [3, 0, 1, 2]}
+    assert bench.gold_ranks(row)["ranks"] == [0, 2, 1, 2]  # right; wrong ties wrong; right but rambling between
+
+
+def test_rm_likelihood_scores_responses_as_a_slow_loop_does(smoke_rm, tmp_path):
+    import json
+    from transformers import AutoModelForCausalLM
+    from igpt_lib.data import load_comparison_rows
+    from igpt_lib.models import load_tokenizer
+    bench = _module("rm_likelihood")
+    lm = AutoModelForCausalLM.from_pretrained(smoke_rm / "sft" / "xs").eval()
+    tok = load_tokenizer(smoke_rm / "rm")
+    rows = load_comparison_rows(smoke_rm / "rm" / "comparisons.val.jsonl")[:5]
+    fast = bench.likelihoods(lm, tok, rows, batch_size=7)  # chunks cut across rows, prompts of mixed length
+    for r, scores in zip(rows, fast):
+        for y, s in zip(r["responses"], scores):
+            q = tok(r["prompt"])["input_ids"]
+            ids = torch.tensor([q + tok(y, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]])
+            with torch.no_grad():
+                logits = lm(ids).logits[0, :-1].float()
+            logp = torch.log_softmax(logits, -1).gather(-1, ids[0, 1:, None])[len(q) - 1:]
+            assert abs(s - float(logp.sum())) < 1e-4
+    results = tmp_path / "rm_likelihood.json"
+    entry = bench.main(["--run", str(smoke_rm), "--preset", "smoke", "--judge", str(smoke_rm / "sft" / "xs"),
+                        "--results", str(results)])
+    stage = json.loads((smoke_rm / "rm" / "metrics.json").read_text())
+    for m in bench.METRICS:  # the stage's RM row is the stage's own accuracy (the bias shift moves no pair)
+        assert abs(entry["rm"][m] - stage[m]["accuracy"]) < 1e-3
+    judged = entry["judges"]["sft/xs"]
+    assert judged["rm_plus_likelihood"]["alpha"] in bench.ALPHAS
+    assert "| the stage's RM |" in bench.table(json.loads(results.read_text()))
+    assert "`sft/xs`" in bench.table(json.loads(results.read_text()))
+
+
+def test_rm_likelihood_alpha_is_chosen_on_training_labels_only():
+    bench = _module("rm_likelihood")
+    rows = [{"task": "add", "meta": {"a": 1, "b": 1}, "responses": ["2", "3", "4"], "ranks": [0, 1, 2]}] * 3
+    rm = [[0.0, 1.0, 2.0]] * 3          # orders every pair wrong
+    ll = [[2.0, 1.0, 0.0]] * 3          # orders every pair right
+    alpha, fit = bench.choose_alpha(rm, ll, rows)
+    assert fit == 1.0 and alpha == min(a for a in bench.ALPHAS if a > 1.0)  # the smallest α where the likelihood wins
+    assert bench.choose_alpha(ll, rm, rows) == (0.0, 1.0)
+
+
+def test_rm_likelihood_table_in_docs_is_its_result_file():
+    import json
+    bench = _module("rm_likelihood")
+    assert bench.table(json.loads(bench.RESULTS.read_text())) in (REPO / "docs" / "implementation_details.md").read_text()
