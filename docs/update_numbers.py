@@ -79,7 +79,17 @@ def ppo_lines(summary, metrics, world):
             f"{mean(last, 'kl'):.3f} nats, gold of the sampled responses {mean(first, 'gold'):+.3f} / "
             f"{mean(last, 'gold'):+.3f}. Held-out gold (greedy, the {world['eval_prompts']} prompts above): "
             + _held_out(summary["test_gold"]) + " Sampled at T = 1 (4 per prompt, the distribution PPO optimises): "
-            + _held_out(summary["test_gold_sampled"]))
+            + _held_out(summary["test_gold_sampled"]) + _kl_line(metrics))
+
+
+def _kl_line(metrics):
+    """How low the per-iteration KL went: k1 (sampling noise included) against the exact KL."""
+    if not all(m.get("kl_exact") is not None for m in metrics[1:]):
+        return ""  # logged before kl_exact existed
+    gap = max(abs(m["kl"] - m["kl_exact"]) / max(m["kl_se"], 1e-9) for m in metrics)
+    return (f" Mean KL per iteration: k1 at least {min(m['kl'] for m in metrics):+.4f} (one batch's sampling noise), "
+            f"the exact per-state KL at least {min(m['kl_exact'] for m in metrics[1:]):.4f} after iteration 0 "
+            f"(where the policy is SFT); k1 within {gap:.1f} standard errors of it throughout.")
 
 
 def _held_out(gold):

@@ -195,10 +195,10 @@ def plan(preset, dtype="float16", k_max=9):
         models += [pol, estimate(hub.reward_model, "reward_model", phase, rm, dtype=dtype),
                    estimate(hub.reward_model, "value_model", phase, rm, batch=ppo.minibatch_size if update else 0,
                             **value)]
-        if not update:  # log-probs of the rollout, forward_batch_size rows at a time
-            from .ppo import FORWARD_ROWS
+        if not update:  # log-probs of the rollout, forward_batch_size rows at a time: the policy's fp32
+            from .ppo import FORWARD_ROWS  # logits stay while the reference's are made (the exact KL needs both)
             rows = min(ppo.forward_batch_size or FORWARD_ROWS, ppo.batch_size)
-            pol.activations_gib = rows * ppo_seq * policy.vocab * 8 / GIB
+            pol.activations_gib = rows * ppo_seq * policy.vocab * 12 / GIB
         if not ppo.lora_r:  # full fine-tuning keeps a frozen copy as the KL reference
             models.append(estimate(name, "reference", phase, policy, dtype=dtype))
     models += [estimate(hub.baseline, "baseline", "baseline", shape(model_config(hub.baseline)),

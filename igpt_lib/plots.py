@@ -65,12 +65,13 @@ def smooth(values, window):
 
 def plot_ppo(rows, window=10, axes=None):
     """PPO curves from metrics.jsonl rows: the proxy (RM score) against the gold score, KL
-    (k1 and k3 estimators) and entropy, per iteration, smoothed over `window` iterations."""
+    (the k1 and k3 estimators and the exact per-state KL, where logged) and entropy, per
+    iteration, smoothed over `window` iterations."""
     if axes is None:
         fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
     fig, it = axes[0].figure, [r["iteration"] for r in rows]
     panels = ((axes[0], ("score", "gold"), "reward: proxy (RM) vs gold"),
-              (axes[1], ("kl", "kl_k3"), "KL to SFT (nats)"), (axes[2], ("entropy",), "entropy (nats/token)"))
+              (axes[1], ("kl", "kl_k3", "kl_exact"), "KL to SFT (nats)"), (axes[2], ("entropy",), "entropy (nats/token)"))
     for ax, keys, title in panels:
         for key in keys:
             ys = smooth([r.get(key) for r in rows], window)
@@ -86,10 +87,12 @@ def plot_ppo(rows, window=10, axes=None):
 def plot_overoptimisation(runs, window=10):
     """Gao et al. (2022) axes: RM score and gold score against √KL, one colour per run
     ({label: metrics rows}); gold that peaks then falls while the RM score climbs is
-    over-optimisation of the reward model."""
+    over-optimisation of the reward model. KL is the exact per-state KL where every row has it
+    (runs logged before it existed: k1, cut at 0)."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharex=True)
     for label, rows in runs.items():
-        x = [max(k, 0.0) ** 0.5 for k in smooth([r["kl"] for r in rows], window)]
+        key = "kl_exact" if all(r.get("kl_exact") is not None for r in rows) else "kl"
+        x = [max(k, 0.0) ** 0.5 for k in smooth([r[key] for r in rows], window)]
         axes[0].plot(x, smooth([r["score"] for r in rows], window), label=label)
         axes[1].plot(x, smooth([r.get("gold") for r in rows], window), label=label)
     for ax, name in zip(axes, ("RM score (proxy)", "gold score")):

@@ -31,6 +31,7 @@ class Rollout:
     advantages: torch.Tensor       # (B, T) whitened
     returns: torch.Tensor          # (B, T)
     responses: list                # decoded text, for scoring and the gold labeler
+    kl_tokens: torch.Tensor = None  # (B, T) exact KL(π ‖ π_SFT) over the vocabulary at each response state
 
 
 class AdaptiveKLController:
@@ -89,13 +90,34 @@ def shared_base(policy):
 
 
 def reference_logprobs(policy, ref_policy, input_ids, attention_mask, query_len):
-    """log π_SFT(response token) (B, T): the frozen reference model, or, when `ref_policy` is
-    None, the policy with its LoRA adapters switched off. Then the reference is the shared
-    base (the SFT weights under the PPO adapter) and no second copy is held (hub presets)."""
+    """log π_SFT(response token) (B, T), and the reference's logits (B, T, V): the frozen
+    reference model, or, when `ref_policy` is None, the policy with its LoRA adapters switched
+    off. Then the reference is the shared base (the SFT weights under the PPO adapter) and no
+    second copy is held (hub presets)."""
     if ref_policy is not None:
-        return response_logprobs(ref_policy, input_ids, attention_mask, query_len)[0]
+        return response_logprobs(ref_policy, input_ids, attention_mask, query_len)
     with shared_base(policy).disable_adapter():
-        return response_logprobs(policy, input_ids, attention_mask, query_len)[0]
+        return response_logprobs(policy, input_ids, attention_mask, query_len)
+
+
+def token_kl(logits, ref_logits, rows=4):
+    """KL(π(·|s_t) ‖ π_SFT(·|s_t)) at each position, summed over the whole vocabulary (B, T).
+    Its sum over a response, averaged over sampled responses, estimates the sequence KL without
+    the noise of which token was sampled (the chain rule of KL); ≥ 0 at every state (float
+    rounding below 0 is cut off). `rows` rows at a time, so it adds little to the two logits."""
+    out = []
+    for a, b in zip(logits.split(rows), ref_logits.split(rows)):
+        logp, ref = torch.log_softmax(a.float(), -1), torch.log_softmax(b.float(), -1)
+        out.append((logp.exp() * (logp - ref)).sum(-1))
+    return torch.cat(out).clamp(min=0.0)
+
+
+def policy_and_reference(policy, ref_policy, input_ids, attention_mask, query_len):
+    """(B, T, 3): log π and log π_SFT of each response token, and the exact per-state KL, from one
+    forward pass of each model (their logits are held for one chunk only)."""
+    logprobs, logits = response_logprobs(policy, input_ids, attention_mask, query_len)
+    ref_logprobs, ref_logits = reference_logprobs(policy, ref_policy, input_ids, attention_mask, query_len)
+    return torch.stack([logprobs, ref_logprobs, token_kl(logits, ref_logits)], dim=-1)
 
 
 FORWARD_ROWS = 16  # rows per rollout forward pass when cfg.forward_batch_size is None
@@ -112,18 +134,18 @@ def trim_padding(input_ids, attention_mask, query_len):
 
 
 def in_chunks(fn, rows, input_ids, attention_mask, query_len):
-    """fn(input_ids, attention_mask, query_len) → (b, T) over chunks of `rows` rows (None: FORWARD_ROWS),
+    """fn(input_ids, attention_mask, query_len) → (b, T, ...) over chunks of `rows` rows (None: FORWARD_ROWS),
     rows of similar prompt and response length together, each chunk trimmed of its all-padding
-    columns; the (B, T) result is in the original row order, zero where a chunk had no column.
+    columns; the (B, T, ...) result is in the original row order, zero where a chunk had no column.
     Never holds the (B, T, V) logits of the whole batch."""
     B, T = input_ids.shape[0], input_ids.shape[1] - query_len
     order = sorted(range(B), key=lambda i: (int(attention_mask[i, :query_len].sum()), int(attention_mask[i].sum())))
     out = None
     for chunk in torch.tensor(order).split(rows or FORWARD_ROWS):
         ids, att, q, t = trim_padding(input_ids[chunk], attention_mask[chunk], query_len)
-        part = fn(ids, att, q)                                                # (b, t)
+        part = fn(ids, att, q)                                                # (b, t, ...)
         if out is None:
-            out = part.new_zeros(B, T)
+            out = part.new_zeros(B, T, *part.shape[2:])
         out[chunk, :t] = part
     return out
 
@@ -185,8 +207,8 @@ def rollout(policy, ref_policy, reward_model, value_model, tokenizer, prompts, c
                  for ids, m in zip(input_ids[:, q:], mask)]
     # 2. log-probabilities under the policy and the frozen SFT reference; values
     rows = cfg.forward_batch_size
-    logprobs = in_chunks(lambda *a: response_logprobs(policy, *a)[0], rows, input_ids, attention, q)
-    ref_logprobs = in_chunks(lambda *a: reference_logprobs(policy, ref_policy, *a), rows, input_ids, attention, q)
+    both = in_chunks(lambda *a: policy_and_reference(policy, ref_policy, *a), rows, input_ids, attention, q)
+    logprobs, ref_logprobs, kl_tokens = both.unbind(-1)                   # (B, T) each
     values = in_chunks(lambda *a: token_values(value_model, *a), rows, input_ids, attention, q)
     # 3. RM score of prompt + response (the text the RM was trained on)
     scores = score_texts(reward_model, tokenizer, [rm_text(p, y, tokenizer) for p, y in zip(prompts, responses)],
@@ -198,7 +220,7 @@ def rollout(policy, ref_policy, reward_model, value_model, tokenizer, prompts, c
     advantages, returns = gae(rewards, values, mask, cfg.gamma, cfg.lam)
     advantages = masked_whiten(advantages, mask) if cfg.whiten_advantages else advantages
     return Rollout(input_ids, attention, q, mask, logprobs, ref_logprobs, values * mask, scores,
-                   rewards, advantages, returns, responses)
+                   rewards, advantages, returns, responses, kl_tokens * mask)
 
 
 def ptx_loss(policy, batch):
@@ -256,7 +278,8 @@ def ppo_update(policy, value_model, opt, value_opt, ro, cfg, ptx_batches=None, a
 
 def rollout_stats(ro):
     """KL (k1: mean of log π − log π_ref summed per sequence, with its standard error `kl_se`;
-    k3: the always-positive estimator), score, non-score reward, response length, explained variance."""
+    k3: the always-positive estimator; `kl_exact`: the per-state KL over the vocabulary, summed per
+    sequence), score, non-score reward, response length, explained variance."""
     diff = (ro.logprobs - ro.ref_logprobs) * ro.mask
     per_seq = diff.sum(1)                                                     # (B,) k1 per episode
     kl_se = (per_seq.std() / len(per_seq) ** 0.5).item() if len(per_seq) > 1 else 0.0
@@ -265,6 +288,7 @@ def rollout_stats(ro):
     var_r = torch.var(ro.returns[valid])
     ev = 1 - torch.var((ro.returns - ro.values)[valid]) / var_r if var_r > 0 else torch.tensor(float("nan"))
     return {"score": ro.scores.mean().item(), "kl": per_seq.mean().item(), "kl_se": kl_se, "kl_k3": k3.sum(1).mean().item(),
+            "kl_exact": ro.kl_tokens.sum(1).mean().item() if ro.kl_tokens is not None else None,
             "non_score_reward": (ro.rewards.sum(1) - ro.scores).mean().item(),
             "response_length": ro.mask.sum(1).float().mean().item(), "explained_variance": ev.item()}
 

@@ -26,6 +26,10 @@ def test_overoptimisation_plots_against_sqrt_kl():
     fig = plots.plot_overoptimisation({"β = 0": _rows(20)}, window=1)
     xs = fig.axes[1].lines[0].get_xdata()
     assert abs(xs[4] - 0.2 ** 0.5) < 1e-9 and len(fig.axes[1].lines) == 1
+    exact = [{**r, "kl_exact": 0.03 * r["iteration"]} for r in _rows(20)]  # logged: the exact KL is the axis
+    xs = plots.plot_overoptimisation({"β = 0": exact}, window=1).axes[1].lines[0].get_xdata()
+    assert abs(xs[4] - 0.12 ** 0.5) < 1e-9
+    assert [line.get_label() for line in plots.plot_ppo(exact, window=1).axes[1].lines] == ["kl", "kl_k3", "kl_exact"]
 
 
 def test_live_plot_redraws_every_n_updates(monkeypatch):

@@ -8,7 +8,7 @@ from transformers import AutoModelForCausalLM
 
 from igpt_lib.config import PPOConfig
 from igpt_lib.models import load_tokenizer
-from igpt_lib.ppo import corpus_batches, response_logprobs, rollout
+from igpt_lib.ppo import corpus_batches, response_logprobs, rollout, rollout_stats, token_kl
 from igpt_lib.ppo_trainer import PPOTrainer, train_ppo
 from igpt_lib.reward import load_reward_model
 
@@ -52,7 +52,34 @@ def test_rollout_masks_after_eos_and_starts_with_zero_kl(smoke_world):
         if tok.eos_token_id in ids[:n].tolist():
             assert ids[n - 1] == tok.eos_token_id                # ends with the first <eos>
     assert torch.allclose(ro.logprobs * ro.mask, ro.ref_logprobs * ro.mask)  # policy == reference
+    assert ro.kl_tokens.abs().max() < 1e-6 and rollout_stats(ro)["kl_exact"] < 1e-6
     assert torch.allclose(ro.rewards.sum(1), ro.scores)          # so the reward is the score alone
+
+
+def test_token_kl_on_a_hand_case():
+    p, q = torch.tensor([0.5, 0.5]), torch.tensor([0.9, 0.1])
+    kl = token_kl(p.log().view(1, 1, 2), q.log().view(1, 1, 2))
+    expected = 0.5 * torch.log(torch.tensor(0.5 / 0.9)) + 0.5 * torch.log(torch.tensor(0.5 / 0.1))  # KL(p ‖ q)
+    assert kl.shape == (1, 1) and abs(kl.item() - expected.item()) < 1e-6
+
+
+def test_exact_kl_is_what_k1_estimates(smoke_world):
+    """Σ_t KL(π(·|s_t) ‖ π_SFT(·|s_t)) over sampled responses has k1's expectation (the chain rule of
+    KL), with a smaller spread; a reversed KL or a wrong position would miss by many standard errors."""
+    out, _ = smoke_world
+    tok, policy, ref, reward, value = _models(out)
+    with torch.no_grad():
+        head = policy.get_output_embeddings().weight
+        head.add_(torch.randn(head.shape, generator=torch.Generator().manual_seed(0)))  # ~15 nats: reversed KL ~22
+    torch.manual_seed(1)
+    cfg = PPOConfig(batch_size=512, max_new_tokens=4)
+    ro = rollout(policy.eval(), ref, reward, value, tok, ["Q : describe ann A :"] * 512, cfg)
+    k1 = ((ro.logprobs - ro.ref_logprobs) * ro.mask).sum(1)
+    exact = ro.kl_tokens.sum(1)
+    se = (k1.std() / 512 ** 0.5).item()
+    assert exact.mean().item() > 10 * se                            # a KL well away from 0
+    assert abs(k1.mean().item() - exact.mean().item()) < 3 * se, (k1.mean(), exact.mean(), se)
+    assert exact.std() < k1.std() and (exact >= 0).all()
 
 
 def test_a_few_ppo_iterations_raise_the_rm_score(smoke_world, tmp_path):
@@ -72,6 +99,7 @@ def test_a_few_ppo_iterations_raise_the_rm_score(smoke_world, tmp_path):
     assert last > first, (first, last)
     assert all(s["ptx_loss"] is not None and "gold" in s for s in stats)
     assert stats[1]["kl_coef"] != stats[0]["kl_coef"]  # the adaptive controller moved β
+    assert stats[0]["kl_exact"] == 0.0 and all(s["kl_exact"] >= 0 for s in stats) and stats[-1]["kl_exact"] > 0
 
 
 def test_corpus_batches_are_windows_of_the_stream():
