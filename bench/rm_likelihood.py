@@ -12,7 +12,8 @@ and the held-out labelers' ranks of the validation sets and against the gold ord
 Then the stage's RM score plus α × that log-likelihood (each divided by its spread over the
 training responses), α chosen on the *training* comparisons (the grid value that agrees most
 with their labelers; the validation sets are not looked at). Where the likelihood beats the RM on
-a task, the RM has not learned to read what its own starting model knows.
+a task, the RM has not learned to read what its own starting model knows. A control row judges by
+length alone (fewer words is better), since a summed log-likelihood favours short responses.
 Results: bench/results/rm_likelihood.json; `--docs` rewrites the table in
 docs/implementation_details.md (item 27) from that file.
 """
@@ -93,6 +94,21 @@ def choose_alpha(rm_train, ll_train, train_rows):
     return best, round(fits[best], 4)
 
 
+def judge(lm, tokenizer, comps, rm_scores):
+    """One judge's entry: its likelihood's accuracies, and the RM + α × it with α from the training sets."""
+    from igpt_lib.world.pretrain import n_params
+    ll = {s: likelihoods(lm, tokenizer, comps[s]) for s in ("train", "val")}
+    alpha, fit = choose_alpha(rm_scores["train"], ll["train"], comps["train"])
+    both = combine(rm_scores["val"], ll["val"], alpha, spread(rm_scores["train"]), spread(ll["train"]))
+    return {"params": n_params(lm), "likelihood": accuracies(ll["val"], comps),
+            "rm_plus_likelihood": {**accuracies(both, comps), "alpha": alpha, "train_fit": fit}}
+
+
+def shorter(rows):
+    """The control judge: fewer words is better (a likelihood sums one negative term per token)."""
+    return [[-len(y.split()) for y in r["responses"]] for r in rows]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, default=REPO / "runs" / "cpu")
@@ -108,38 +124,28 @@ def main(argv=None):
     from igpt_lib.models import load_tokenizer
     from igpt_lib.reward import load_reward_model, score_sets
     from igpt_lib.utils import quiet_transformers
-    from igpt_lib.world.pretrain import n_params
     quiet_transformers()
     cfg = get_preset(args.preset).rm
     files = {s: args.run / "rm" / f"comparisons.{s}.jsonl" for s in ("train", "val", "heldout")}
     if missing := [str(f) for f in [*files.values(), args.run / "rm" / "model.safetensors"] if not f.exists()]:
         sys.exit(f"bench/rm_likelihood.py: {missing[0]} not found: run `python -m igpt_lib rm --preset {args.preset} "
                  f"--out {args.run}` first")
-    comps = {s: load_comparison_rows(f) for s, f in files.items()}
     judges = args.judge or [args.run / "sft" / cfg.size]
-    for j in judges:
-        if not (j / "config.json").exists():
-            sys.exit(f"bench/rm_likelihood.py: --judge {j}: no model folder (config.json) there")
-    start = time.time()
+    if bad := [j for j in judges if not (j / "config.json").exists()]:
+        sys.exit(f"bench/rm_likelihood.py: --judge {bad[0]}: no model folder (config.json) there")
+    comps = {s: load_comparison_rows(f) for s, f in files.items()}
+    start, tokenizer = time.time(), load_tokenizer(args.run / "rm")
     rm = load_reward_model(args.run / "rm").eval()
-    tokenizer = load_tokenizer(args.run / "rm")
     rm_scores = {s: score_sets(rm, tokenizer, comps[s], cfg) for s in ("train", "val")}
     entry = {"run": str(args.run.resolve().relative_to(REPO)) if args.run.resolve().is_relative_to(REPO) else str(args.run),
              "preset": args.preset, "comparisons": comparisons_digest(args.run / "rm"),
-             "rm": accuracies(rm_scores["val"], comps), "judges": {}}
-    print("stage RM: " + ", ".join(f"{m} {entry['rm'][m]:.3f}" for m in METRICS))
+             "rm": accuracies(rm_scores["val"], comps), "shorter": accuracies(shorter(comps["val"]), comps), "judges": {}}
     for j in judges:
-        lm = AutoModelForCausalLM.from_pretrained(j).eval()
-        ll = {s: likelihoods(lm, tokenizer, comps[s]) for s in ("train", "val")}
-        alpha, fit = choose_alpha(rm_scores["train"], ll["train"], comps["train"])
-        both = combine(rm_scores["val"], ll["val"], alpha, spread(rm_scores["train"]), spread(ll["train"]))
         name = str(j.resolve().relative_to(args.run.resolve())) if j.resolve().is_relative_to(args.run.resolve()) else str(j)
-        entry["judges"][name] = {"params": n_params(lm), "likelihood": accuracies(ll["val"], comps),
-                                 "rm_plus_likelihood": {**accuracies(both, comps), "alpha": alpha,
-                                                        "train_fit": fit}}
-        e = entry["judges"][name]
-        print(f"{name}: likelihood " + ", ".join(f"{m} {e['likelihood'][m]:.3f}" for m in METRICS)
-              + f"; RM + {alpha} x likelihood " + ", ".join(f"{m} {e['rm_plus_likelihood'][m]:.3f}" for m in METRICS))
+        entry["judges"][name] = judge(AutoModelForCausalLM.from_pretrained(j).eval(), tokenizer, comps, rm_scores)
+    for what, acc in [("stage RM", entry["rm"]), ("fewer words", entry["shorter"])] + [
+            (f"{n}: {k}", e[k]) for n, e in entry["judges"].items() for k in ("likelihood", "rm_plus_likelihood")]:
+        print(f"{what}: " + ", ".join(f"{m} {acc[m]:.3f}" for m in METRICS))
     entry["seconds"] = round(time.time() - start, 1)
     result = json.loads(args.results.read_text()) if args.results.exists() else {}
     result.update(machine=machine(), **{entry["run"]: entry})
@@ -162,6 +168,8 @@ def table(result):
             continue
         where = f"{run} ({e['comparisons']})"
         row(where, "the stage's RM", e["rm"])
+        if "shorter" in e:
+            row(where, "control: fewer words is better", e["shorter"])
         for name, j in e["judges"].items():
             row(where, f"log π(y \\| x) of `{name}` ({j['params'] / 1e6:.1f}M), untrained", j["likelihood"])
             row(where, f"RM + {j['rm_plus_likelihood']['alpha']} × that (α fitted on the training comparisons)",

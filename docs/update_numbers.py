@@ -84,7 +84,7 @@ def ppo_lines(summary, metrics, world):
 
 def _kl_line(metrics):
     """How low the per-iteration KL went: k1 (sampling noise included) against the exact KL."""
-    if not all(m.get("kl_exact") is not None for m in metrics[1:]):
+    if len(metrics) < 2 or not all(m.get("kl_exact") is not None for m in metrics):
         return ""  # logged before kl_exact existed
     gap = max(abs(m["kl"] - m["kl_exact"]) / max(m["kl_se"], 1e-9) for m in metrics)
     return (f" Mean KL per iteration: k1 at least {min(m['kl'] for m in metrics):+.4f} (one batch's sampling noise), "

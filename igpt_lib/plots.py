@@ -87,16 +87,16 @@ def plot_ppo(rows, window=10, axes=None):
 def plot_overoptimisation(runs, window=10):
     """Gao et al. (2022) axes: RM score and gold score against √KL, one colour per run
     ({label: metrics rows}); gold that peaks then falls while the RM score climbs is
-    over-optimisation of the reward model. KL is the exact per-state KL where every row has it
-    (runs logged before it existed: k1, cut at 0)."""
+    over-optimisation of the reward model. KL is the exact per-state KL when every row of every
+    run has it, else k1 (cut at 0) for all of them, so one figure never mixes the two."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharex=True)
+    key = "kl_exact" if all(r.get("kl_exact") is not None for rows in runs.values() for r in rows) else "kl"
     for label, rows in runs.items():
-        key = "kl_exact" if all(r.get("kl_exact") is not None for r in rows) else "kl"
         x = [max(k, 0.0) ** 0.5 for k in smooth([r[key] for r in rows], window)]
         axes[0].plot(x, smooth([r["score"] for r in rows], window), label=label)
         axes[1].plot(x, smooth([r.get("gold") for r in rows], window), label=label)
     for ax, name in zip(axes, ("RM score (proxy)", "gold score")):
-        ax.set(xlabel="√KL to SFT", ylabel=name)
+        ax.set(xlabel=f"√KL to SFT ({'exact' if key == 'kl_exact' else 'k1'})", ylabel=name)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

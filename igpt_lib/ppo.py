@@ -31,7 +31,7 @@ class Rollout:
     advantages: torch.Tensor       # (B, T) whitened
     returns: torch.Tensor          # (B, T)
     responses: list                # decoded text, for scoring and the gold labeler
-    kl_tokens: torch.Tensor = None  # (B, T) exact KL(π ‖ π_SFT) over the vocabulary at each response state
+    kl_tokens: torch.Tensor        # (B, T) exact KL(π ‖ π_SFT) over the vocabulary at each response state
 
 
 class AdaptiveKLController:
@@ -100,11 +100,12 @@ def reference_logprobs(policy, ref_policy, input_ids, attention_mask, query_len)
         return response_logprobs(policy, input_ids, attention_mask, query_len)
 
 
-def token_kl(logits, ref_logits, rows=4):
+def token_kl(logits, ref_logits, rows=1):
     """KL(π(·|s_t) ‖ π_SFT(·|s_t)) at each position, summed over the whole vocabulary (B, T).
     Its sum over a response, averaged over sampled responses, estimates the sequence KL without
     the noise of which token was sampled (the chain rule of KL); ≥ 0 at every state (float
-    rounding below 0 is cut off). `rows` rows at a time, so it adds little to the two logits."""
+    rounding below 0 is cut off). `rows` rows at a time: its fp32 temporaries (~5 of them) then
+    cover one row, not the whole chunk of logits."""
     out = []
     for a, b in zip(logits.split(rows), ref_logits.split(rows)):
         logp, ref = torch.log_softmax(a.float(), -1), torch.log_softmax(b.float(), -1)
@@ -288,7 +289,7 @@ def rollout_stats(ro):
     var_r = torch.var(ro.returns[valid])
     ev = 1 - torch.var((ro.returns - ro.values)[valid]) / var_r if var_r > 0 else torch.tensor(float("nan"))
     return {"score": ro.scores.mean().item(), "kl": per_seq.mean().item(), "kl_se": kl_se, "kl_k3": k3.sum(1).mean().item(),
-            "kl_exact": ro.kl_tokens.sum(1).mean().item() if ro.kl_tokens is not None else None,
+            "kl_exact": (ro.kl_tokens * ro.mask).sum(1).mean().item(),
             "non_score_reward": (ro.rewards.sum(1) - ro.scores).mean().item(),
             "response_length": ro.mask.sum(1).float().mean().item(), "explained_variance": ev.item()}
 

@@ -250,13 +250,21 @@ def test_rm_likelihood_scores_responses_as_a_slow_loop_does(smoke_rm, tmp_path):
     stage = json.loads((smoke_rm / "rm" / "metrics.json").read_text())
     for m in bench.METRICS:  # the stage's RM row is the stage's own accuracy (the bias shift moves no pair)
         assert abs(entry["rm"][m] - stage[m]["accuracy"]) < 1e-3
+    from igpt_lib.config import get_preset
+    from igpt_lib.reward import evaluate, load_reward_model, score_sets
+    train = load_comparison_rows(smoke_rm / "rm" / "comparisons.train.jsonl")
+    rm_alone = evaluate(score_sets(load_reward_model(smoke_rm / "rm").eval(), tok, train, get_preset("smoke").rm),
+                        train)["accuracy"]
     judged = entry["judges"]["sft/xs"]
-    assert judged["rm_plus_likelihood"]["alpha"] in bench.ALPHAS
-    assert "| the stage's RM |" in bench.table(json.loads(results.read_text()))
-    assert "`sft/xs`" in bench.table(json.loads(results.read_text()))
+    assert judged["rm_plus_likelihood"]["train_fit"] >= round(rm_alone, 4) - 1e-4  # α = 0 is on the grid
+    val = load_comparison_rows(smoke_rm / "rm" / "comparisons.val.jsonl")
+    by_length = [[-len(y.split()) for y in r["responses"]] for r in val]
+    assert entry["shorter"]["gold_strict"] == round(evaluate(by_length, val, by_gold=True)["accuracy"], 4)
+    text = bench.table(json.loads(results.read_text()))
+    assert f"| the stage's RM | {entry['rm']['train_labelers']:.3f} |" in text and "`sft/xs`" in text
 
 
-def test_rm_likelihood_alpha_is_chosen_on_training_labels_only():
+def test_rm_likelihood_alpha_orders_by_the_better_judge_and_is_the_smallest_among_equals():
     bench = _module("rm_likelihood")
     rows = [{"task": "add", "meta": {"a": 1, "b": 1}, "responses": ["2", "3", "4"], "ranks": [0, 1, 2]}] * 3
     rm = [[0.0, 1.0, 2.0]] * 3          # orders every pair wrong

@@ -9,7 +9,7 @@ from igpt_lib.config import PPOConfig
 from igpt_lib.data import load_prompts
 from igpt_lib.generation import generate
 from igpt_lib.models import load_causal_lm, load_tokenizer, lora_config
-from igpt_lib.ppo import in_chunks, reference_logprobs, response_logprobs, rollout, token_values
+from igpt_lib.ppo import in_chunks, policy_and_reference, reference_logprobs, response_logprobs, rollout, token_values
 from igpt_lib.ppo_trainer import PPOTrainer
 from igpt_lib.reward import load_reward_model
 
@@ -76,7 +76,12 @@ def test_chunked_forward_passes_equal_the_whole_batch(smoke_world):
     out, _ = smoke_world
     tok, base, reward, value, rows = _parts(out, eight_bit=False)
     cfg = PPOConfig(batch_size=6, max_new_tokens=6)
-    ro = rollout(base.eval(), base, reward, value, tok, [r["prompt"] for r in rows[:6]], cfg)
+    import copy
+    ref = copy.deepcopy(base).eval()  # a reference the policy differs from, so the exact KL is not 0
+    with torch.no_grad():
+        ref.get_output_embeddings().weight.add_(torch.randn(ref.get_output_embeddings().weight.shape,
+                                                            generator=torch.Generator().manual_seed(0)))
+    ro = rollout(base.eval(), ref, reward, value, tok, [r["prompt"] for r in rows[:6]], cfg)
     args = (ro.input_ids, ro.attention_mask, ro.query_len)
     with torch.no_grad():
         for fn in (lambda *a: response_logprobs(base, *a)[0], lambda *a: token_values(value, *a)):
@@ -84,6 +89,13 @@ def test_chunked_forward_passes_equal_the_whole_batch(smoke_world):
                 chunked = in_chunks(fn, rows, *args)
                 assert chunked.shape == ro.mask.shape
                 assert torch.allclose(chunked[ro.mask], fn(*args)[ro.mask], atol=1e-5)
+        both = lambda *a: policy_and_reference(base, ref, *a)  # noqa: E731  (B, T, 3): log π, log π_SFT, KL
+        for rows in (4, None):
+            chunked = in_chunks(both, rows, *args)
+            assert chunked.shape == (*ro.mask.shape, 3)
+            assert torch.allclose(chunked[ro.mask], both(*args)[ro.mask], atol=1e-5)
+        assert torch.allclose(chunked[..., 2][ro.mask], ro.kl_tokens[ro.mask], atol=1e-5)
+        assert (ro.kl_tokens[ro.mask] > 0.01).all()
 
 
 # --- the hub pipeline end to end, on local folders and files in the hub's schemas ---------------
