@@ -201,7 +201,9 @@ def sample_responses(policy, tokenizer, prompts, cfg):
 def rollout(policy, ref_policy, reward_model, value_model, tokenizer, prompts, cfg, kl_coef=None):
     """Sample responses and turn them into advantages (the numbered stages of §3.5);
     `kl_coef` overrides cfg.kl_coef (the adaptive controller's current β); `ref_policy`
-    None: the policy's base with its LoRA adapters off is the reference."""
+    None: the policy's base with its LoRA adapters off is the reference. `reward_model` is the
+    RM, or any function (prompts, responses) → B scores (a rule, or the offline world's gold
+    score as an oracle: bench/ppo_oracle.py)."""
     # 1. sample with temperature 1 (KV cache), cut each response after its first <eos>
     input_ids, attention, q, mask = sample_responses(policy, tokenizer, prompts, cfg)
     responses = [tokenizer.decode(ids[m], skip_special_tokens=True).strip()
@@ -212,8 +214,11 @@ def rollout(policy, ref_policy, reward_model, value_model, tokenizer, prompts, c
     logprobs, ref_logprobs, kl_tokens = both.unbind(-1)                   # (B, T) each
     values = in_chunks(lambda *a: token_values(value_model, *a), rows, input_ids, attention, q)
     # 3. RM score of prompt + response (the text the RM was trained on)
-    scores = score_texts(reward_model, tokenizer, [rm_text(p, y, tokenizer) for p, y in zip(prompts, responses)],
-                         cfg.max_length)
+    if isinstance(reward_model, torch.nn.Module):
+        scores = score_texts(reward_model, tokenizer, [rm_text(p, y, tokenizer) for p, y in zip(prompts, responses)],
+                             cfg.max_length)
+    else:
+        scores = torch.as_tensor(reward_model(prompts, responses), dtype=torch.float32, device=input_ids.device)
     # 4. per-token KL penalty, the score at the last token (eq. 2)
     rewards = kl_penalized_rewards(scores, logprobs, ref_logprobs, mask,
                                    cfg.kl_coef if kl_coef is None else kl_coef)

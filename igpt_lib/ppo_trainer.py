@@ -23,7 +23,8 @@ MUST_BE_FINITE = ("score", "kl", "policy_loss", "value_loss")  # explained varia
 
 
 class PPOTrainer:
-    """PPO (or PPO-ptx, when cfg.ptx_coef > 0) of `policy` against `reward_model`.
+    """PPO (or PPO-ptx, when cfg.ptx_coef > 0) of `policy` against `reward_model` (the RM, or a
+    function (prompts, responses) → scores: `ppo.rollout`).
     `value_model` is an RM-shaped model (§3.5: initialised from the RM); `ref_policy` is frozen,
     or None when `policy` is a peft (LoRA) model: its base with adapters off is the reference."""
 
@@ -49,7 +50,7 @@ class PPOTrainer:
         self.ref = ref_policy.to(acc.device).eval() if ref_policy is not None else None
         if ref_policy is None:
             shared_base(self.unwrapped_policy)  # fail now, not at the first rollout
-        self.reward = reward_model.to(acc.device).eval()
+        self.reward = reward_model.to(acc.device).eval() if isinstance(reward_model, torch.nn.Module) else reward_model
         self.ptx_gen = torch.Generator().manual_seed(cfg.seed + rank)
         self.ptx = corpus_batches(ptx_tokens, cfg.ptx_seq_len, self.local.minibatch_size, generator=self.ptx_gen) \
             if cfg.ptx_coef and ptx_tokens is not None else None
@@ -228,14 +229,17 @@ def train_ppo(policy, ref_policy, reward_model, value_model, tokenizer, rows, cf
 
 
 def run_ppo(preset, out, kl_coef=None, ptx_coef=None, iterations=None, lr=None, policy=None, seed=None,
-            resume=False, name="ppo", log=print, progress=True, callback=None, init=None, reward=None, config=None):
+            resume=False, name="ppo", log=print, progress=True, callback=None, init=None, reward=None, config=None,
+            reward_fn=None):
     """`python -m igpt_lib ppo`: PPO (or PPO-ptx) of the SFT policy against OUT/rm/ → OUT/<name>/
     (default OUT/ppo/; other names keep variants such as a β sweep side by side). Checkpoints go
     to OUT/<name>/checkpoints/; `resume` continues from the newest one. `callback(stats)` is
     called after each iteration (e.g. `plots.LivePlot().update` in a notebook). `init` (a
     policy folder) and `reward` (an RM folder) replace the SFT start and OUT/rm/: the iterated
     rounds continue a PPO policy against a retrained RM; the KL reference stays the SFT policy.
-    `config` (a PPOConfig, e.g. `preset.ppo_beta0`) replaces `preset.ppo`; the keywords override it."""
+    `config` (a PPOConfig, e.g. `preset.ppo_beta0`) replaces `preset.ppo`; the keywords override it.
+    `reward_fn` (prompts, responses) → scores replaces the RM as the reward (the value model still
+    starts from the RM): bench/ppo_oracle.py rewards with the world's gold score."""
     import time
     from dataclasses import asdict
     from accelerate import Accelerator
@@ -259,7 +263,8 @@ def run_ppo(preset, out, kl_coef=None, ptx_coef=None, iterations=None, lr=None, 
     rm_dir = reward or out / "rm"
     reward, value = load_reward_model(rm_dir), load_reward_model(rm_dir)  # value from RM (§3.5)
     rows = load_prompts(out / "world" / "data" / "prompts.ppo.jsonl")
-    trainer = PPOTrainer(policy, ref, reward, value, tok, rows, cfg, corpus_tokens(out, tok), accelerator=acc)
+    trainer = PPOTrainer(policy, ref, reward_fn or reward, value, tok, rows, cfg, corpus_tokens(out, tok),
+                         accelerator=acc)
     done = trainer.resume(ckpt, metrics) if resume else None
     if acc.is_main_process:
         ppo_dir.mkdir(parents=True, exist_ok=True)

@@ -278,3 +278,27 @@ def test_rm_likelihood_table_in_docs_is_its_result_file():
     import json
     bench = _module("rm_likelihood")
     assert bench.table(json.loads(bench.RESULTS.read_text())) in (REPO / "docs" / "implementation_details.md").read_text()
+
+
+def test_ppo_oracle_rewards_each_response_with_its_gold_score(smoke_rm, tmp_path):
+    import json
+    import shutil
+    bench = _module("ppo_oracle")
+    run = shutil.copytree(smoke_rm, tmp_path / "run", symlinks=True)
+    entry = bench.main(["--run", str(run), "--preset", "smoke", "--results", str(tmp_path / "oracle.json")])
+    rows = [json.loads(line) for line in (run / "bench_ppo_oracle" / "metrics.jsonl").read_text().splitlines()]
+    assert rows and all(abs(r["score"] - r["gold"]) < 1e-6 for r in rows)  # the reward is the gold score
+    assert entry["stage"] is None and set(entry["this"]) == {"test_gold", "test_gold_sampled"}
+    result = json.loads((tmp_path / "oracle.json").read_text())
+    assert result[f"{run}/bench_ppo_oracle"] == entry
+    d = entry["this"]["test_gold"]
+    assert f"| the gold score itself (oracle) | {d['difference']:+.3f} [{d['ci95'][0]:+.3f}," in bench.table(result)
+    from igpt_lib.world.gold import gold_score
+    row = {"prompt": "Q : add 2 and 3 A :", "task": "add", "meta": {"a": 2, "b": 3}}
+    assert bench.gold_reward([row])([row["prompt"]] * 2, ["5", "6"]) == [gold_score(row, "5"), gold_score(row, "6")]
+
+
+def test_ppo_oracle_table_in_docs_is_its_result_file():
+    import json
+    bench = _module("ppo_oracle")
+    assert bench.table(json.loads(bench.RESULTS.read_text())) in (REPO / "docs" / "implementation_details.md").read_text()

@@ -56,6 +56,15 @@ def test_rollout_masks_after_eos_and_starts_with_zero_kl(smoke_world):
     assert torch.allclose(ro.rewards.sum(1), ro.scores)          # so the reward is the score alone
 
 
+def test_a_reward_function_replaces_the_reward_model(smoke_world):
+    out, _ = smoke_world
+    tok, policy, ref, reward, value = _models(out)
+    words = lambda prompts, responses: [float(len(y.split())) for y in responses]  # noqa: E731
+    ro = rollout(policy.eval(), ref, words, value, tok, ["Q : describe ann A :"] * 8, PPOConfig(batch_size=8))
+    assert ro.scores.tolist() == [float(len(y.split())) for y in ro.responses]
+    assert torch.allclose(ro.rewards.sum(1), ro.scores)  # policy == reference: the reward is the score
+
+
 def test_token_kl_on_a_hand_case():
     p, q = torch.tensor([0.5, 0.5]), torch.tensor([0.9, 0.1])
     kl = token_kl(p.log().view(1, 1, 2), q.log().view(1, 1, 2))
