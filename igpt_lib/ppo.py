@@ -213,12 +213,15 @@ def rollout(policy, ref_policy, reward_model, value_model, tokenizer, prompts, c
     both = in_chunks(lambda *a: policy_and_reference(policy, ref_policy, *a), rows, input_ids, attention, q)
     logprobs, ref_logprobs, kl_tokens = both.unbind(-1)                   # (B, T) each
     values = in_chunks(lambda *a: token_values(value_model, *a), rows, input_ids, attention, q)
-    # 3. RM score of prompt + response (the text the RM was trained on)
+    # 3. RM score of prompt + response (the text the RM was trained on), or the reward function's
     if isinstance(reward_model, torch.nn.Module):
         scores = score_texts(reward_model, tokenizer, [rm_text(p, y, tokenizer) for p, y in zip(prompts, responses)],
                              cfg.max_length)
     else:
         scores = torch.as_tensor(reward_model(prompts, responses), dtype=torch.float32, device=input_ids.device)
+        if scores.shape != (len(prompts),):
+            raise ValueError(f"the reward function returned scores of shape {tuple(scores.shape)} for "
+                             f"{len(prompts)} responses; it must return one number per response")
     # 4. per-token KL penalty, the score at the last token (eq. 2)
     rewards = kl_penalized_rewards(scores, logprobs, ref_logprobs, mask,
                                    cfg.kl_coef if kl_coef is None else kl_coef)

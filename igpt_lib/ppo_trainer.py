@@ -261,10 +261,10 @@ def run_ppo(preset, out, kl_coef=None, ptx_coef=None, iterations=None, lr=None, 
     policy = AutoModelForCausalLM.from_pretrained(init or out / "sft" / cfg.policy)
     ref = AutoModelForCausalLM.from_pretrained(out / "sft" / cfg.policy)
     rm_dir = reward or out / "rm"
-    reward, value = load_reward_model(rm_dir), load_reward_model(rm_dir)  # value from RM (§3.5)
+    value = load_reward_model(rm_dir)  # the value model starts from the RM (§3.5)
+    reward = reward_fn or load_reward_model(rm_dir)
     rows = load_prompts(out / "world" / "data" / "prompts.ppo.jsonl")
-    trainer = PPOTrainer(policy, ref, reward_fn or reward, value, tok, rows, cfg, corpus_tokens(out, tok),
-                         accelerator=acc)
+    trainer = PPOTrainer(policy, ref, reward, value, tok, rows, cfg, corpus_tokens(out, tok), accelerator=acc)
     done = trainer.resume(ckpt, metrics) if resume else None
     if acc.is_main_process:
         ppo_dir.mkdir(parents=True, exist_ok=True)

@@ -63,6 +63,9 @@ def test_a_reward_function_replaces_the_reward_model(smoke_world):
     ro = rollout(policy.eval(), ref, words, value, tok, ["Q : describe ann A :"] * 8, PPOConfig(batch_size=8))
     assert ro.scores.tolist() == [float(len(y.split())) for y in ro.responses]
     assert torch.allclose(ro.rewards.sum(1), ro.scores)  # policy == reference: the reward is the score
+    with pytest.raises(ValueError, match="one number per response"):
+        rollout(policy, ref, lambda prompts, responses: [0.0], value, tok, ["Q : describe ann A :"] * 8,
+                PPOConfig(batch_size=8))
 
 
 def test_token_kl_on_a_hand_case():
