@@ -283,19 +283,53 @@ def test_rm_likelihood_table_in_docs_is_its_result_file():
 def test_ppo_oracle_rewards_each_response_with_its_gold_score(smoke_rm, tmp_path):
     import json
     import shutil
+    import pytest
     bench = _module("ppo_oracle")
     run = shutil.copytree(smoke_rm, tmp_path / "run", symlinks=True)
     entry = bench.main(["--run", str(run), "--preset", "smoke", "--results", str(tmp_path / "oracle.json")])
     rows = [json.loads(line) for line in (run / "bench_ppo_oracle" / "metrics.jsonl").read_text().splitlines()]
-    assert rows and all(abs(r["score"] - r["gold"]) < 1e-6 for r in rows)  # the reward is the gold score
-    assert entry["stage"] is None and set(entry["this"]) == {"test_gold", "test_gold_sampled"}
+    scale = entry["how"]["scale"]
+    assert rows and all(abs(r["score"] - scale * r["gold"]) < 1e-3 * scale for r in rows)  # the reward is the gold
+    assert entry["stage"] is None and entry["kl_last30"] >= 0
     result = json.loads((tmp_path / "oracle.json").read_text())
     assert result[f"{run}/bench_ppo_oracle"] == entry
     d = entry["this"]["test_gold"]
-    assert f"| the gold score itself (oracle) | {d['difference']:+.3f} [{d['ci95'][0]:+.3f}," in bench.table(result)
+    assert f"(oracle), × {scale}: the RM's spread | {d['difference']:+.3f} [{d['ci95'][0]:+.3f}," in bench.table(result)
+    with pytest.raises(SystemExit, match="ppo\\* folders"):
+        bench.main(["--run", str(run), "--preset", "smoke", "--name", "ppo_x", "--results", str(tmp_path / "o.json")])
+
+
+def test_ppo_oracle_gold_reward_looks_each_prompt_up():
+    import pytest
     from igpt_lib.world.gold import gold_score
-    row = {"prompt": "Q : add 2 and 3 A :", "task": "add", "meta": {"a": 2, "b": 3}}
-    assert bench.gold_reward([row])([row["prompt"]] * 2, ["5", "6"]) == [gold_score(row, "5"), gold_score(row, "6")]
+    bench = _module("ppo_oracle")
+    add = {"prompt": "Q : add 2 and 3 A :", "task": "add", "meta": {"a": 2, "b": 3}}
+    rev = {"prompt": "Q : reverse : a b A :", "task": "reverse", "meta": {"seq": ["a", "b"]}}
+    reward = bench.gold_reward([add, rev], scale=2.0)
+    assert reward([rev["prompt"], add["prompt"]], ["b a", "6"]) == [2.0 * gold_score(rev, "b a"), 2.0 * gold_score(add, "6")]
+    with pytest.raises(ValueError, match="differ in their task"):
+        bench.gold_reward([add, {**add, "meta": {"a": 3, "b": 2}}])
+
+
+def test_ppo_oracle_rm_plus_likelihood_is_the_rm_plus_weighted_likelihood(smoke_rm):
+    from transformers import AutoModelForCausalLM
+    from igpt_lib.config import get_preset
+    from igpt_lib.models import load_tokenizer
+    from igpt_lib.reward import load_reward_model, rm_text, score_texts
+    bench, judge = _module("ppo_oracle"), _module("rm_likelihood")
+    preset = get_preset("smoke")
+    reward, how = bench.rm_plus_likelihood(smoke_rm, preset)
+    prompts, responses = ["Q : add 2 and 3 A :", "Q : reverse : a b A :"], ["5", "b a"]
+    tok = load_tokenizer(smoke_rm / "rm")
+    rm = load_reward_model(smoke_rm / "rm").eval()
+    lm = AutoModelForCausalLM.from_pretrained(smoke_rm / "sft" / preset.rm.size).eval()
+    with torch.no_grad():
+        scores = score_texts(rm, tok, [rm_text(p, y, tok) for p, y in zip(prompts, responses)], preset.rm.max_length)
+    ll = judge.likelihoods(lm, tok, [{"prompt": p, "responses": [y]} for p, y in zip(prompts, responses)])
+    got = reward(prompts, responses)
+    for g, s, x in zip(got, scores.tolist(), ll):
+        assert abs(g - (s + how["weight"] * x[0])) < 1e-3 * max(1.0, abs(g))
+    assert how["alpha"] in judge.ALPHAS and how["judge"] == f"sft/{preset.rm.size}"
 
 
 def test_ppo_oracle_table_in_docs_is_its_result_file():
