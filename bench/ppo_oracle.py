@@ -3,7 +3,7 @@ recipe can add to SFT when the reward is perfect, next to the same recipe agains
 (issue #5: is the small greedy gain the RM's doing, or PPO's?).
 
     .venv/bin/python bench/ppo_oracle.py --run runs/cpu [--preset cpu]
-                     [--reward gold|gold_raw|rm+likelihood] [--name NAME] [--resume]
+                     [--reward gold|gold_raw|rm+likelihood|rm] [--seed N] [--name NAME] [--resume]
     .venv/bin/python bench/ppo_oracle.py --docs
 
 Trains exactly as `python -m igpt_lib ppo` does (the preset's PPOConfig, SFT-`policy` as start
@@ -11,7 +11,8 @@ and KL reference, the value model initialised from the RM), except that each res
 by the world's gold labeler instead of the RM: scaled to the RM's spread over the training
 responses (`gold`), so that β weighs against it as against the RM, or on its own scale
 (`gold_raw`); `rm+likelihood` scores with the RM plus its SFT start's log-likelihood, the better
-judge of bench/rm_likelihood.py. Evaluated as the stage is (held-out gold, greedy and sampled at
+judge of bench/rm_likelihood.py; `rm` is the stage's own reward, for a `--seed` other than the
+preset's (the seed spread of the stage's run). Evaluated as the stage is (held-out gold, greedy and sampled at
 T = 1, against SFT on the same prompts). Writes OUT/<name>/ like the stage, and
 bench/results/ppo_oracle.json beside the stage run's own numbers (OUT/ppo/summary.json, when the
 run has it); `--docs` writes its table into docs/implementation_details.md (item 40).
@@ -27,7 +28,8 @@ sys.path.insert(0, str(REPO))
 from bench.common import machine, write_result  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "ppo_oracle.json"
-NAMES = {"gold": "bench_ppo_oracle", "gold_raw": "bench_ppo_oracle_raw", "rm+likelihood": "bench_ppo_rm_likelihood"}
+NAMES = {"gold": "bench_ppo_oracle", "gold_raw": "bench_ppo_oracle_raw", "rm+likelihood": "bench_ppo_rm_likelihood",
+         "rm": "bench_ppo_rm"}
 
 
 def gold_reward(prompt_rows, scale=1.0):
@@ -102,7 +104,9 @@ def main(argv=None):
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--reward", choices=tuple(NAMES), default="gold",
                     help="gold: the oracle, in the RM's units; gold_raw: on its own scale; "
-                         "rm+likelihood: the RM plus its SFT start's likelihood (bench/rm_likelihood.py)")
+                         "rm+likelihood: the RM plus its SFT start's likelihood (bench/rm_likelihood.py); "
+                         "rm: the RM itself, as the stage (with --seed: the stage's seed spread)")
+    ap.add_argument("--seed", type=int, default=None, help="PPO's seed (default: the preset's); names get _seedN")
     ap.add_argument("--name", default=None, help="OUT/<name>/ (default: NAMES[reward]; never ppo*, "
                     "the runs README's PPO table and the report read)")
     ap.add_argument("--resume", action="store_true")
@@ -118,7 +122,8 @@ def main(argv=None):
     if missing := [str(f) for f in (prompts, args.run / "rm" / "model.safetensors") if not f.exists()]:
         sys.exit(f"bench/ppo_oracle.py: {missing[0]} not found: run `python -m igpt_lib rm --preset "
                  f"{args.preset} --out {args.run}` first")
-    preset, name = get_preset(args.preset), args.name or NAMES[args.reward]
+    preset = get_preset(args.preset)
+    name = args.name or NAMES[args.reward] + (f"_seed{args.seed}" if args.seed is not None else "")
     if name.startswith("ppo"):
         sys.exit(f"bench/ppo_oracle.py: --name {name}: ppo* folders are the kit's own runs (README, report); pick another")
     rows = load_prompts(prompts)
@@ -126,9 +131,11 @@ def main(argv=None):
         reward, how = gold_in_rm_units(args.run, preset, rows)
     elif args.reward == "gold_raw":
         reward, how = gold_reward(rows), None
-    else:
+    elif args.reward == "rm+likelihood":
         reward, how = rm_plus_likelihood(args.run, preset)
-    summary = run_ppo(preset, args.run, name=name, resume=args.resume, reward_fn=reward)
+    else:
+        reward, how = None, None  # run_ppo's own: the RM
+    summary = run_ppo(preset, args.run, name=name, resume=args.resume, reward_fn=reward, seed=args.seed)
     if summary is None:  # not the main process of a multi-process launch
         return None
     run = str(args.run.resolve().relative_to(REPO)) if args.run.resolve().is_relative_to(REPO) else str(args.run)
@@ -136,7 +143,9 @@ def main(argv=None):
              "seconds": summary["seconds"], "config": summary["config"], "this": held_out(summary),
              "kl_last30": final_kl(args.run / name), "stage": None}
     if stage.exists():  # PPO against the RM, the same recipe
-        entry.update(stage=held_out(json.loads(stage.read_text())), stage_kl_last30=final_kl(stage.parent))
+        stage_summary = json.loads(stage.read_text())
+        entry.update(stage=held_out(stage_summary), stage_kl_last30=final_kl(stage.parent),
+                     stage_seed=stage_summary["config"]["seed"])
     for who in [w for w in ("stage", "this") if entry[w]]:
         print(f"PPO against {'the RM' if who == 'stage' else args.reward}: " + "; ".join(
             f"{decoding} {e['difference']:+.3f} {e['ci95']}" for decoding, e in zip(("greedy", "sampled"), entry[who].values())))
@@ -152,6 +161,8 @@ def describe(e):
         return f"the gold score itself (oracle), × {e['how']['scale']}: the RM's spread"
     if e["reward"] == "gold_raw":
         return "the gold score itself (oracle), its own scale"
+    if e["reward"] == "rm":
+        return "the RM (as the stage)"
     return (f"RM + {e['how']['weight']} × log π(y \\| x) of `{e['how']['judge']}` "
             f"(α = {e['how']['alpha']} in spread units, bench/rm_likelihood.py)")
 
@@ -160,17 +171,17 @@ def table(result):
     """docs/implementation_details.md (item 40): held-out gold gain of PPO over SFT per reward."""
     def diff(e):
         return f"{e['difference']:+.3f} [{e['ci95'][0]:+.3f}, {e['ci95'][1]:+.3f}]"
-    lines = ["| run | reward | held-out gold, PPO − SFT [95 % CI]: greedy | sampled, T = 1 | exact KL, last 30 it. |",
-             "|---|---|---|---|---|"]
+    lines = ["| run | reward | seed | held-out gold, PPO − SFT [95 % CI]: greedy | sampled, T = 1 | "
+             "exact KL, last 30 it. |", "|---|---|---|---|---|---|"]
     stages = set()
     for key, e in result.items():
         if key == "machine":
             continue
         if e["stage"] and e["run"] not in stages:
             stages.add(e["run"])
-            lines.append(f"| {e['run']}/ppo | the RM (the stage's own run) | {diff(e['stage']['test_gold'])} | "
+            lines.append(f"| {e['run']}/ppo | the RM (the stage's own run) | {e['stage_seed']} | {diff(e['stage']['test_gold'])} | "
                          f"{diff(e['stage']['test_gold_sampled'])} | {e['stage_kl_last30']:.2f} |")
-        lines.append(f"| {e['run']}/{e['name']} | {describe(e)} | {diff(e['this']['test_gold'])} | "
+        lines.append(f"| {e['run']}/{e['name']} | {describe(e)} | {e['config']['seed']} | {diff(e['this']['test_gold'])} | "
                      f"{diff(e['this']['test_gold_sampled'])} | {e['kl_last30']:.2f} |")
     return "\n".join(lines)
 

@@ -294,7 +294,12 @@ def test_ppo_oracle_rewards_each_response_with_its_gold_score(smoke_rm, tmp_path
     result = json.loads((tmp_path / "oracle.json").read_text())
     assert result[f"{run}/bench_ppo_oracle"] == entry
     d = entry["this"]["test_gold"]
-    assert f"(oracle), × {scale}: the RM's spread | {d['difference']:+.3f} [{d['ci95'][0]:+.3f}," in bench.table(result)
+    assert f"(oracle), × {scale}: the RM's spread | 0 | {d['difference']:+.3f} [{d['ci95'][0]:+.3f}," in bench.table(result)
+    again = bench.main(["--run", str(run), "--preset", "smoke", "--reward", "rm", "--seed", "1",
+                        "--results", str(tmp_path / "oracle.json")])
+    assert again["name"] == "bench_ppo_rm_seed1" and again["config"]["seed"] == 1 and again["how"] is None
+    assert (run / "bench_ppo_rm_seed1" / "summary.json").exists()
+    assert "| the RM (as the stage) | 1 |" in bench.table(json.loads((tmp_path / "oracle.json").read_text()))
     with pytest.raises(SystemExit, match="ppo\\* folders"):
         bench.main(["--run", str(run), "--preset", "smoke", "--name", "ppo_x", "--results", str(tmp_path / "o.json")])
 
