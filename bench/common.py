@@ -16,3 +16,11 @@ def write_result(path, result):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     print("->", path)
+
+
+def run_label(run, repo):
+    """A run folder as result files name it: relative to the repository when inside it (the same
+    run reads the same however it was given), else as given."""
+    from pathlib import Path
+    resolved = Path(run).resolve()
+    return str(resolved.relative_to(repo)) if resolved.is_relative_to(repo) else str(run)

@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import machine, write_result  # noqa: E402
+from bench.common import machine, run_label, write_result  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "ppo_oracle.json"
 NAMES = {"gold": "bench_ppo_oracle", "gold_raw": "bench_ppo_oracle_raw", "rm+likelihood": "bench_ppo_rm_likelihood",
@@ -138,7 +138,7 @@ def main(argv=None):
     summary = run_ppo(preset, args.run, name=name, resume=args.resume, reward_fn=reward, seed=args.seed)
     if summary is None:  # not the main process of a multi-process launch
         return None
-    run = str(args.run.resolve().relative_to(REPO)) if args.run.resolve().is_relative_to(REPO) else str(args.run)
+    run = run_label(args.run, REPO)
     entry = {"run": run, "preset": args.preset, "name": name, "reward": args.reward, "how": how,
              "seconds": summary["seconds"], "config": summary["config"], "this": held_out(summary),
              "kl_last30": final_kl(args.run / name), "stage": None}

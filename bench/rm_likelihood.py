@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import machine, write_result  # noqa: E402
+from bench.common import machine, run_label, write_result  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "rm_likelihood.json"
 METRICS = ("train_labelers", "heldout_labelers", "gold_strict")
@@ -137,7 +137,7 @@ def main(argv=None):
     start, tokenizer = time.time(), load_tokenizer(args.run / "rm")
     rm = load_reward_model(args.run / "rm").eval()
     rm_scores = {s: score_sets(rm, tokenizer, comps[s], cfg) for s in ("train", "val")}
-    entry = {"run": str(args.run.resolve().relative_to(REPO)) if args.run.resolve().is_relative_to(REPO) else str(args.run),
+    entry = {"run": run_label(args.run, REPO),
              "preset": args.preset, "comparisons": comparisons_digest(args.run / "rm"),
              "rm": accuracies(rm_scores["val"], comps), "shorter": accuracies(shorter(comps["val"]), comps), "judges": {}}
     for j in judges:

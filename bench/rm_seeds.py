@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import machine, write_result  # noqa: E402
+from bench.common import machine, run_label, write_result  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "rm_seeds.json"
 METRICS = ("train_labelers", "heldout_labelers", "gold_strict")
@@ -228,7 +228,7 @@ def main(argv=None):
     result = json.loads(args.results.read_text()) if args.results.exists() else {}
     result["machine"] = machine()
     result.setdefault("tags", {})[args.tag] = {
-        "run": str(args.run.resolve().relative_to(REPO)) if args.run.resolve().is_relative_to(REPO) else str(args.run),
+        "run": run_label(args.run, REPO),
         "preset": args.preset, "changes": changes, "config": config_json(cfg), "likert_ties": args.likert_ties,
         "gold_labels": args.gold_labels,
         "sets_per_prompt": args.sets,
