@@ -100,6 +100,38 @@ def extra_sets(run, preset, n):
     return load_comparison_rows(cache)
 
 
+def extra_prompts(run, preset, n, sets=None):
+    """Ranked sets for N more RM prompts: the world's own draw of new training users
+    (`world.prompts.more_rm_prompts`, what `WorldConfig.rm_scale` adds), sampled and labeled as the
+    stage does, `sets` each (default: the stage's sets per prompt): more prompts where `extra_sets`
+    gives more sets of the same prompts."""
+    import numpy as np
+    import torch
+    from igpt_lib.comparisons import rank_sets, sample_sets
+    from igpt_lib.config import get_preset
+    from igpt_lib.data import load_comparison_rows, write_jsonl
+    from igpt_lib.models import load_tokenizer
+    from igpt_lib.world.labelers import Panel
+    from igpt_lib.world.prompts import make_prompts, more_rm_prompts
+    from transformers import AutoModelForCausalLM
+    p, wdata = get_preset(preset), run / "world" / "data"
+    if p.world.rm_scale:
+        sys.exit(f"bench/rm_seeds.py: --extra-prompts: preset {preset} already draws more RM prompts (rm_scale)")
+    cfg = replace(p.rm, seed=p.rm.seed + 2000, sets_per_prompt=sets or p.rm.sets_per_prompt)
+    cache = run / "rm" / f"comparisons.prompts{n}x{cfg.sets_per_prompt}.jsonl"
+    if not cache.exists():
+        rows = more_rm_prompts(p.world, make_prompts(p.world), n)
+        sizes = cfg.sample_sizes or [s.name for s in p.world.sizes]
+        policies = {s: AutoModelForCausalLM.from_pretrained(run / "sft" / s).eval() for s in sizes}
+        rng = np.random.default_rng(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        rows = [r for _ in range(cfg.sets_per_prompt) for r in rows]  # fresh samples each time
+        resp, src = sample_sets(policies, load_tokenizer(run / "sft" / sizes[0]), rows, cfg, rng, progress=False)
+        panel = Panel.load(wdata / "labelers.json", "train").calibrated(rows, resp, cfg.agreement, rng)
+        write_jsonl(cache, rank_sets(rows, resp, src, panel, rng))
+    return load_comparison_rows(cache)
+
+
 def rm_base(sft_model):
     """What `--sft-model` is: its bench/rm_base.py info.json (how it was made, its size, its SFT
     choice and score), {"how": the folder} for another folder, None for the run's SFT-`size`."""
@@ -151,26 +183,55 @@ def config_changes(entry):
 
 def table(result):
     """docs/implementation_details.md: each tag's accuracies over its seeds."""
-    lines = ["| comparisons | recipe (`python bench/rm_seeds.py`) | its SFT start's validation score | seeds | "
-             "training labelers | held-out labelers | gold-strict: mean ± sd (min–max) |", "|---|---|---|---|---|---|---|"]
+    lines = ["| comparisons | recipe (`python bench/rm_seeds.py`) | ranked training sets | its SFT start's validation score | "
+             "seeds | training labelers | held-out labelers | gold-strict: mean ± sd (min–max) |",
+             "|---|---|---:|---|---|---|---|---|"]
     for tag, e in result["tags"].items():
         s = e["summary"]
         what = ", ".join([f"{k} = {v}" for k, v in config_changes(e).items()] + (["Likert ties"] if e["likert_ties"] else [])
                          + (["trained on the gold order (perfect labels)"] if e.get("gold_labels") else [])
                          + ([f"{e['sets_per_prompt']} set(s) per prompt"] if e.get("sets_per_prompt") else [])
                          + ([f"{e['extra_sets']} more sets per prompt"] if e.get("extra_sets") else [])
+                         + ([f"{e['extra_prompts']:,} more prompts (new users), "
+                             f"{e.get('extra_prompt_sets') or e['config']['sets_per_prompt']} set(s) each"]
+                            if e.get("extra_prompts") else [])
                          + ([f"RM from SFT of: {e['rm_base']['how']}"] if e.get("rm_base") else [])) \
             or "the stage's own"
         score = f"{e['start_sft_score']:+.3f}" if e.get("start_sft_score") is not None else "—"
-        lines.append(f"| {e.get('comparisons', 'earlier run')} | `{tag}`: {what} | {score} | {', '.join(e['seeds'])} | "
+        lines.append(f"| {e.get('comparisons', 'earlier run')} | `{tag}`: {what} | {e['train_sets']:,} | {score} | "
+                     f"{', '.join(e['seeds'])} | "
                      f"{s['train_labelers']['mean']:.3f} | "
-                     f"{s['heldout_labelers']['mean']:.3f} | {s['gold_strict']['mean']:.3f} ± {s['gold_strict']['sd']:.3f} "
-                     f"({s['gold_strict']['min']:.3f}–{s['gold_strict']['max']:.3f}) |")
+                     f"{s['heldout_labelers']['mean']:.3f} | {s['gold_strict']['mean']:.3f} "
+                     + (f"± {s['gold_strict']['sd']:.3f} ({s['gold_strict']['min']:.3f}–{s['gold_strict']['max']:.3f}) |"
+                        if len(e["seeds"]) > 1 else "(one seed) |"))
     k, worst = heldout_slope(result)
-    lines += ["", f"Over these rows, held-out-labeler accuracy ≈ 0.5 + {k:.2f} × (gold-strict − 0.5) "
+    lines += ["", *data_lines(result), f"Over these rows, held-out-labeler accuracy ≈ 0.5 + {k:.2f} × (gold-strict − 0.5) "
                   f"(least squares through chance; largest miss {worst:.3f}), so held-out 0.65 needs "
                   f"gold-strict ≈ {0.5 + 0.15 / k:.2f}."]
     return "\n".join(lines)
+
+
+def data_lines(result):
+    """One line per set of comparisons: gold-strict accuracy against the number of ranked training
+    sets, over the rows that change only the data (fewer sets, more sets, more prompts)."""
+    groups = {}
+    for tag, e in result["tags"].items():
+        if config_changes(e) or e["likert_ties"] or e.get("gold_labels") or e.get("rm_base"):
+            continue
+        groups.setdefault(e.get("comparisons", "earlier run"), []).append((e["train_sets"], tag, e))
+    lines = []
+    for digest, rows in groups.items():
+        if len(rows) < 2:
+            continue
+        by_size = {}
+        for n, tag, e in sorted(rows, key=lambda r: r[0]):
+            seeds = "" if len(e["seeds"]) > 1 else ", one seed"
+            secs = statistics.mean(r["seconds"] for r in e["seeds"].values())
+            by_size.setdefault(n, []).append(f"{e['summary']['gold_strict']['mean']:.3f} (`{tag}`{seeds}, "
+                                             f"{secs:.0f} s per seed)")
+        lines.append(f"Gold-strict accuracy by ranked training sets, {digest}, the stage's recipe otherwise: "
+                     + "; ".join(f"{n:,} sets: " + ", ".join(v) for n, v in by_size.items()) + ".")
+    return [line + "\n" for line in lines]
 
 
 def heldout_slope(result):
@@ -192,6 +253,8 @@ def main(argv=None):
     ap.add_argument("--likert-ties", action="store_true")
     ap.add_argument("--sets", type=int, default=None, help="the first N ranked sets per prompt only")
     ap.add_argument("--extra-sets", type=int, default=0, help="N more ranked sets per prompt, freshly sampled")
+    ap.add_argument("--extra-prompts", type=int, default=0, help="N new prompts, ranked sets as the stage's")
+    ap.add_argument("--extra-prompt-sets", type=int, default=None, help="ranked sets per extra prompt")
     ap.add_argument("--sft-model", type=Path, default=None, help="start the RM from this SFT folder")
     ap.add_argument("--gold-labels", action="store_true", help="train on the gold order of the same sets")
     ap.add_argument("--results", type=Path, default=RESULTS)
@@ -215,6 +278,8 @@ def main(argv=None):
         comps["train"] = comps["train"][:len(comps["train"]) // rounds * args.sets]
     if args.extra_sets:
         comps["train"] += extra_sets(args.run, args.preset, args.extra_sets)
+    if args.extra_prompts:
+        comps["train"] += extra_prompts(args.run, args.preset, args.extra_prompts, args.extra_prompt_sets)
     if args.gold_labels:
         comps["train"] = [gold_ranks(r) for r in comps["train"]]
     base = get_preset(args.preset).rm
@@ -232,7 +297,8 @@ def main(argv=None):
         "preset": args.preset, "changes": changes, "config": config_json(cfg), "likert_ties": args.likert_ties,
         "gold_labels": args.gold_labels,
         "sets_per_prompt": args.sets,
-        "extra_sets": args.extra_sets, "train_sets": len(comps["train"]), "seeds": per_seed,
+        "extra_sets": args.extra_sets, "extra_prompts": args.extra_prompts,
+        "extra_prompt_sets": args.extra_prompt_sets, "train_sets": len(comps["train"]), "seeds": per_seed,
         "comparisons": comparisons_digest(args.run / "rm"), "rm_base": base,
         "start_sft_score": start_score(args.run, cfg, base),
         "summary": summary(per_seed)}

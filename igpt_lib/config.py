@@ -25,6 +25,10 @@ class WorldConfig:
     """The offline world: tasks, users, labelers, corpus and the base-model family."""
     seed: int = 0                       # everything in the world derives from this seed
     scale: int = 32                     # dataset sizes = paper's prompt counts / scale
+    rm_scale: int = None                # the RM's prompts alone: the paper's 33k / rm_scale (None = scale),
+                                        # since the RM is data-limited (docs item 27); those beyond 33k / scale
+                                        # come from more training users drawn after the split (no other
+                                        # prompt changes)
     val_frac: float = 0.1               # share of prompts from validation users
     test_frac: float = 0.15             # share of prompts from held-out (test) users
     max_prompts_per_user: int = 200     # §3.2: at most 200 prompts per user ID
@@ -42,7 +46,12 @@ class WorldConfig:
     max_new_tokens: int = 24            # response budget; the longest gold answer is 11 tokens
 
     def n_prompts(self, stage):
+        """Prompts of `stage` in the paper's proportions (the RM's extra ones: `n_rm_prompts`)."""
         return round(PAPER_PROMPTS[stage] / self.scale)
+
+    def n_rm_prompts(self):
+        """All of the RM's prompts: the paper's 33k / rm_scale."""
+        return round(PAPER_PROMPTS["rm"] / (self.rm_scale or self.scale))
 
 
 @dataclass(frozen=True)

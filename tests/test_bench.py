@@ -158,6 +158,16 @@ def test_rm_seeds_retrains_the_stage_s_own_rm_at_seed_0(smoke_rm, tmp_path):
                        "--results", str(tmp_path / "rm_seeds.json")])["tags"]["more"]
     assert more["train_sets"] == stage["train_prompts"] + stage["train_prompts"] // rounds
     assert (smoke_rm / "rm" / "comparisons.extra1.jsonl").exists()  # sampled once, then reused
+    wider = bench.main(["--run", str(smoke_rm), "--preset", "smoke", "--seeds", "0", "--tag", "wider",
+                        "--extra-prompts", "5", "--extra-prompt-sets", "2",
+                        "--results", str(tmp_path / "rm_seeds.json")])["tags"]["wider"]
+    assert wider["train_sets"] == stage["train_prompts"] + 5 * 2
+    assert "5 more prompts (new users), 2 set(s) each" in bench.table({"tags": {"wider": wider}})
+    from igpt_lib import data as D
+    new = D.read_jsonl(smoke_rm / "rm" / "comparisons.prompts5x2.jsonl")
+    run_prompts = {r["prompt"] for f in (smoke_rm / "world" / "data").glob("prompts.*.jsonl") for r in D.read_jsonl(f)}
+    assert len({r["prompt"] for r in new}) == 5 and not run_prompts & {r["prompt"] for r in new}
+    assert all(r["user_id"].startswith("r") and len(r["responses"]) == len(r["ranks"]) for r in new)
 
 
 def test_rm_base_makes_an_sft_model_the_rm_seeds_can_start_from(smoke_rm, tmp_path):

@@ -41,9 +41,28 @@ def test_at_most_200_prompts_per_user(committed):
 
 def test_sizes_follow_the_paper_scaled(committed):
     assert len(committed["demonstrations.train"]) == round(13_000 / CPU.scale)
-    assert len(committed["prompts.rm"]) == round(33_000 / CPU.scale)
+    assert len(committed["prompts.rm"]) == CPU.n_rm_prompts() == round(33_000 / (CPU.rm_scale or CPU.scale))
     assert len(committed["prompts.ppo"]) == round(31_000 / CPU.scale)
     assert len(committed["demonstrations.train"]) < len(committed["prompts.rm"])  # demos scarce
+
+
+def test_rm_scale_adds_rm_prompts_of_new_users_and_changes_nothing_else():
+    """WorldConfig.rm_scale: the RM's prompts at another scale than the other stages' (the RM is
+    data-limited, docs item 27); the extra prompts come from new training users, drawn after the split."""
+    small = get_preset("smoke").world
+    more = replace(small, rm_scale=small.scale // 4)
+    a, b = make_datasets(small)[0], make_datasets(more)[0]
+    assert {k for k in a if json.dumps(a[k]) != json.dumps(b[k])} == {"prompts.rm"}
+    old, new = a["prompts.rm"], b["prompts.rm"]
+    assert len(old) == small.n_prompts("rm") and len(new) == more.n_rm_prompts() == round(33_000 / more.rm_scale)
+    assert new[:len(old)] == old
+    added = new[len(old):]
+    assert all(r["user_id"].startswith("r") for r in added)
+    assert not {r["user_id"] for r in added} & {r["user_id"] for rows in a.values() for r in rows}
+    texts = [r["prompt"] for r in added]
+    assert len(set(texts)) == len(texts) and not set(texts) & {r["prompt"] for rows in a.values() for r in rows}
+    assert len({r["prompt_id"] for r in new}) == len(new)
+    assert {r["task"] for r in added} == {r["task"] for r in old}
 
 
 def test_three_prompt_kinds_and_short_examples(committed):

@@ -12,7 +12,7 @@ import numpy as np
 
 from .candidates import candidates
 from .labelers import AgreementProblem, calibrate_sigma, label, population
-from .prompts import make_prompts
+from .prompts import make_prompts, more_rm_prompts
 from .tasks import TASKS
 
 PROMPT_FIELDS = ("prompt_id", "prompt", "user_id", "task", "kind", "meta")
@@ -68,7 +68,7 @@ def make_datasets(cfg):
     data = {
         "demonstrations.train": demos(by_stage["sft"]),
         "demonstrations.val": demos(prompts["val"]),
-        "prompts.rm": [_prompt(r) for r in by_stage["rm"]],
+        "prompts.rm": [_prompt(r) for r in by_stage["rm"] + more_rm_prompts(cfg, prompts)],
         "prompts.ppo": [_prompt(r) for r in by_stage["ppo"]],
         "prompts.val": [_prompt(r) for r in prompts["val"]],
         "prompts.test": [_prompt(r) for r in prompts["test"]],

@@ -31,13 +31,13 @@ def instruction(task, meta, kind, user, rng):
     return rng.choice(task.templates).format(**task.fill(meta))
 
 
-def make_users(n_prompts, cfg, rng):
+def make_users(n_prompts, cfg, rng, prefix="u"):
     """Users until they hold `n_prompts` prompts; a few heavy users, many light ones."""
     users, total = [], 0
     while total < n_prompts:
         n = min(cfg.max_prompts_per_user, max(1, round(rng.lognormvariate(2.0, 1.0))))  # median 7
         tasks = rng.sample(sorted(TASKS), rng.randint(3, len(TASKS)))
-        users.append({"user_id": f"u{len(users):04d}", "n": n, "tasks": tasks,
+        users.append({"user_id": f"{prefix}{len(users):04d}", "n": n, "tasks": tasks,
                       "template": rng.randrange(3), "prefix": rng.choice(PREFIXES)})
         total += n
     return users
@@ -98,6 +98,24 @@ def make_prompts(cfg):
         for i, row in enumerate(rows):
             row["prompt_id"] = f"{split}-{i:05d}"
     return out
+
+
+def more_rm_prompts(cfg, prompts, n=None):
+    """The RM's prompts beyond the paper's proportion: `n` of them (default: as `cfg.rm_scale` asks),
+    from new training users (ids r0-0000, ...) drawn with their own seed after the split, so no other
+    prompt of the world changes; none repeats a prompt text of `prompts` (make_prompts' result) or
+    of each other."""
+    n = cfg.n_rm_prompts() - cfg.n_prompts("rm") if n is None else n
+    rng, rows, draw = random.Random(cfg.seed + 3), [], 0  # + 1: labelers, + 2: corpus
+    taken = {r["prompt"] for split in prompts.values() for r in split}
+    while len(rows) < n:  # more users while repeated texts leave it short
+        draw += 1
+        for user in make_users(n - len(rows), cfg, rng, prefix=f"r{draw - 1}-"):
+            for row in user_prompts(user, cfg, rng):
+                if row["prompt"] not in taken and len(rows) < n:
+                    taken.add(row["prompt"])
+                    rows.append({**row, "stage": "rm", "prompt_id": f"train-{len(prompts['train']) + len(rows):05d}"})
+    return rows
 
 
 # "GPT-prompted" (§4.1, Figure 1): one fixed few-shot prefix, the same for every prompt, that
