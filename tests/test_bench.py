@@ -3,6 +3,7 @@ exactly the texts our reward model reads (so "the same comparisons" holds)."""
 import importlib.util
 from pathlib import Path
 
+import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -351,3 +352,32 @@ def test_ppo_oracle_table_in_docs_is_its_result_file():
     import json
     bench = _module("ppo_oracle")
     assert bench.table(json.loads(bench.RESULTS.read_text())) in (REPO / "docs" / "implementation_details.md").read_text()
+
+
+def test_rm_preset_trial_prepares_a_run_with_more_rm_prompts_and_nothing_else_changed(smoke_rm, tmp_path):
+    """bench/rm_preset_trial.py: the trial folder keeps the run's world and SFT models; only the RM's
+    prompts grow (so the SFT models stay valid), and the preset it runs asks for them."""
+    from igpt_lib import data as D
+    from igpt_lib.config import get_preset
+    trial = _module("rm_preset_trial")
+    preset = trial.trial_preset(get_preset("smoke"), rm_scale=64, sets_per_prompt=1)
+    assert preset.world.n_rm_prompts() == round(33_000 / 64) and preset.rm.sets_per_prompt == 1
+    out = tmp_path / "trial"
+    trial.prepare(smoke_rm, out, preset)
+    old, new = smoke_rm / "world" / "data", out / "world" / "data"
+    for path in sorted(old.glob("*.json*")):
+        if path.name != "prompts.rm.jsonl":
+            assert (new / path.name).read_bytes() == path.read_bytes(), path.name
+    assert len(D.read_jsonl(new / "prompts.rm.jsonl")) == preset.world.n_rm_prompts()
+    assert (out / "sft" / "summary.json").read_bytes() == (smoke_rm / "sft" / "summary.json").read_bytes()
+    assert not (out / "rm").exists()
+    with pytest.raises(SystemExit, match="exists"):
+        trial.prepare(smoke_rm, out, preset)
+
+
+def test_rm_preset_trial_table_in_docs_is_its_result_file():
+    import json
+    trial = _module("rm_preset_trial")
+    result = json.loads(trial.RESULTS.read_text())
+    assert result["trials"] and all(t["rm"]["gold_strict"] > 0.5 for t in result["trials"].values())
+    assert trial.table(result) in (REPO / "docs" / "implementation_details.md").read_text()  # --docs

@@ -1,0 +1,101 @@
+"""Try a bigger RM data budget as a preset would spend it (issue #4), before the preset moves.
+
+    .venv/bin/python bench/rm_preset_trial.py --rm-scale 3 [--sets-per-prompt 1] [--run runs/cpu] [--out runs/cand]
+
+Copies a finished run's world and SFT models into `--out`, rewrites its world data with
+`WorldConfig.rm_scale` set (more RM prompts from new training users; every other file unchanged,
+so the SFT models stay valid), and runs `reproduce` there without `--full`: the RM stage as the
+preset would run it (its time, its three accuracies), then PPO, PPO-ptx, β = 0 and evaluation
+against that RM (held-out gold, greedy and sampled). Writes bench/results/rm_preset_trial.json,
+one entry per (rm_scale, sets per prompt): stage seconds, RM accuracies, PPO gains; `--docs`
+rewrites its table in docs/implementation_details.md (item 27) from that file.
+"""
+import argparse
+import json
+import shutil
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.common import machine, run_label, write_result  # noqa: E402
+
+RESULTS = REPO / "bench" / "results" / "rm_preset_trial.json"
+
+
+def trial_preset(preset, rm_scale, sets_per_prompt):
+    """`preset` with the RM's prompts at the paper's 33k / rm_scale, each ranked `sets_per_prompt` times."""
+    return replace(preset, world=replace(preset.world, rm_scale=rm_scale),
+                   rm=replace(preset.rm, sets_per_prompt=sets_per_prompt))
+
+
+def prepare(run, out, preset):
+    """`out` holds `run`'s world and SFT models, and world data with the trial preset's RM prompts."""
+    from igpt_lib.world.build import write_data
+    if out.exists():
+        sys.exit(f"bench/rm_preset_trial.py: {out} exists: move it away first")
+    out.mkdir(parents=True)
+    for part in ("world", "sft", "world.json"):
+        (shutil.copytree if (run / part).is_dir() else shutil.copy2)(run / part, out / part)
+    write_data(preset.world, out / "world" / "data")
+
+
+def summary(out):
+    """What the trial measured: stage seconds, the RM's accuracies, each PPO run's held-out gains."""
+    rm = json.loads((out / "rm" / "metrics.json").read_text())
+    result = {"stages": json.loads((out / "stages.json").read_text()), "train_sets": rm["train_prompts"],
+              "rm": {k: round(rm[k]["accuracy"], 4) for k in ("train_labelers", "heldout_labelers", "gold_strict")},
+              "ppo": {}}
+    for name in ("ppo", "ppo_ptx", "ppo_beta0"):
+        s = json.loads((out / name / "summary.json").read_text())
+        result["ppo"][name] = {decoding: s[key]["difference"] for decoding, key in
+                               (("greedy", "test_gold"), ("sampled", "test_gold_sampled"))}
+    return result
+
+
+def table(result):
+    """docs/implementation_details.md: one row per trial."""
+    def gain(d):
+        return f"{d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
+    lines = ["| trial (`python bench/rm_preset_trial.py`) | ranked training sets | RM stage | training labelers | "
+             "held-out labelers | gold-strict | held-out gold, PPO − SFT: greedy | sampled, T = 1 | PPO-ptx − SFT: greedy |",
+             "|---|---:|---:|---:|---:|---:|---|---|---|"]
+    for name, t in result["trials"].items():
+        lines.append(f"| {name} (from {t['run']}) | {t['train_sets']:,} | {t['stages']['rm']['seconds']:.0f} s | "
+                     f"{t['rm']['train_labelers']:.3f} | {t['rm']['heldout_labelers']:.3f} | {t['rm']['gold_strict']:.3f} | "
+                     f"{gain(t['ppo']['ppo']['greedy'])} | {gain(t['ppo']['ppo']['sampled'])} | "
+                     f"{gain(t['ppo']['ppo_ptx']['greedy'])} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", type=Path, default=REPO / "runs" / "cpu")
+    ap.add_argument("--out", type=Path, default=REPO / "runs" / "rm_trial")
+    ap.add_argument("--preset", default="cpu")
+    ap.add_argument("--rm-scale", type=int, required=True)
+    ap.add_argument("--sets-per-prompt", type=int, default=1)
+    ap.add_argument("--results", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    from igpt_lib.cli import reproduce
+    from igpt_lib.config import get_preset
+    preset = trial_preset(get_preset(args.preset), args.rm_scale, args.sets_per_prompt)
+    prepare(args.run, args.out, preset)
+    reproduce(preset, args.out)
+    result = json.loads(args.results.read_text()) if args.results.exists() else {}
+    result["machine"] = machine()
+    result.setdefault("trials", {})[f"rm_scale={args.rm_scale}, sets={args.sets_per_prompt}"] = {
+        "run": run_label(args.run, REPO), "out": run_label(args.out, REPO), "preset": args.preset, **summary(args.out)}
+    write_result(args.results, result)
+    return result
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--docs"]:
+        from docs.update_numbers import replace as replace_section
+        replace_section(REPO / "docs" / "implementation_details.md", "rm-preset-trial",
+                        table(json.loads(RESULTS.read_text())))
+    else:
+        main()
