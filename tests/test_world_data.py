@@ -63,6 +63,8 @@ def test_rm_scale_adds_rm_prompts_of_new_users_and_changes_nothing_else():
     assert len(set(texts)) == len(texts) and not set(texts) & {r["prompt"] for rows in a.values() for r in rows}
     assert len({r["prompt_id"] for r in new}) == len(new)
     assert {r["task"] for r in added} == {r["task"] for r in old}
+    with pytest.raises(ValueError, match="rm_scale only adds RM prompts"):
+        make_datasets(replace(small, rm_scale=small.scale * 2))
 
 
 def test_three_prompt_kinds_and_short_examples(committed):

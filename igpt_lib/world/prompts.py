@@ -106,10 +106,15 @@ def more_rm_prompts(cfg, prompts, n=None):
     prompt of the world changes; none repeats a prompt text of `prompts` (make_prompts' result) or
     of each other."""
     n = cfg.n_rm_prompts() - cfg.n_prompts("rm") if n is None else n
-    rng, rows, draw = random.Random(cfg.seed + 3), [], 0  # + 1: labelers, + 2: corpus
+    if n < 0:
+        raise ValueError(f"WorldConfig.rm_scale = {cfg.rm_scale} > scale = {cfg.scale}: rm_scale only adds RM prompts")
+    rng, rows, draw, before = random.Random(cfg.seed + 3), [], 0, 0  # + 1: labelers, + 2: corpus
     taken = {r["prompt"] for split in prompts.values() for r in split}
     while len(rows) < n:  # more users while repeated texts leave it short
-        draw += 1
+        if draw and len(rows) == before:
+            raise ValueError(f"WorldConfig.rm_scale = {cfg.rm_scale}: the tasks' prompt texts ran out "
+                             f"after {len(rows)} new RM prompts of {n}")
+        draw, before = draw + 1, len(rows)
         for user in make_users(n - len(rows), cfg, rng, prefix=f"r{draw - 1}-"):
             for row in user_prompts(user, cfg, rng):
                 if row["prompt"] not in taken and len(rows) < n:
