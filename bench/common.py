@@ -24,3 +24,15 @@ def run_label(run, repo):
     from pathlib import Path
     resolved = Path(run).resolve()
     return str(resolved.relative_to(repo)) if resolved.is_relative_to(repo) else str(run)
+
+
+def docs_or_main(main, table, results, marker, doc="docs/implementation_details.md"):
+    """A result script's entry point: `--docs` rewrites the `marker` section of `doc` with
+    `table(result file)`; anything else runs `main()` (which parses its own arguments)."""
+    import sys
+    from pathlib import Path
+    if sys.argv[1:2] == ["--docs"]:
+        from docs.update_numbers import replace
+        replace(Path(__file__).resolve().parents[1] / doc, marker, table(json.loads(Path(results).read_text())))
+    else:
+        main()

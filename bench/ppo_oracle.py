@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import machine, run_label, write_result  # noqa: E402
+from bench.common import docs_or_main, machine, run_label, write_result  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "ppo_oracle.json"
 NAMES = {"gold": "bench_ppo_oracle", "gold_raw": "bench_ppo_oracle_raw", "rm+likelihood": "bench_ppo_rm_likelihood",
@@ -187,8 +187,4 @@ def table(result):
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--docs"]:
-        from docs.update_numbers import replace as replace_section
-        replace_section(REPO / "docs" / "implementation_details.md", "ppo-oracle", table(json.loads(RESULTS.read_text())))
-    else:
-        main()
+    docs_or_main(main, table, RESULTS, "ppo-oracle")

@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import machine, run_label, write_result  # noqa: E402
+from bench.common import docs_or_main, machine, run_label, write_result  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "rm_likelihood.json"
 METRICS = ("train_labelers", "heldout_labelers", "gold_strict")
@@ -178,8 +178,4 @@ def table(result):
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--docs"]:
-        from docs.update_numbers import replace as replace_section
-        replace_section(REPO / "docs" / "implementation_details.md", "rm-likelihood", table(json.loads(RESULTS.read_text())))
-    else:
-        main()
+    docs_or_main(main, table, RESULTS, "rm-likelihood")

@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import machine, run_label, write_result  # noqa: E402
+from bench.common import docs_or_main, machine, run_label, write_result  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "rm_seeds.json"
 METRICS = ("train_labelers", "heldout_labelers", "gold_strict")
@@ -310,8 +310,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--docs"]:
-        from docs.update_numbers import replace as replace_section
-        replace_section(REPO / "docs" / "implementation_details.md", "rm-seeds", table(json.loads(RESULTS.read_text())))
-    else:
-        main()
+    docs_or_main(main, table, RESULTS, "rm-seeds")
