@@ -1,4 +1,4 @@
-"""Try a bigger RM data budget as a preset would spend it (issue #4), before the preset moves.
+"""Try another RM data budget as a preset would spend it (issue #4), before a preset moves to it.
 
     .venv/bin/python bench/rm_preset_trial.py --rm-scale 3 [--sets-per-prompt 1] [--run runs/cpu] [--out runs/cand]
 
@@ -57,8 +57,7 @@ def summary(out):
 
 def table(result):
     """docs/implementation_details.md: one row per trial."""
-    def gain(d):
-        return f"{d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
+    from igpt_lib.report import format_gain as gain
     lines = ["| trial (`python bench/rm_preset_trial.py`) | ranked training sets | RM stage | training labelers | "
              "held-out labelers | gold-strict | held-out gold, PPO − SFT: greedy | sampled, T = 1 | PPO-ptx − SFT: greedy |",
              "|---|---:|---:|---:|---:|---:|---|---|---|"]

@@ -99,8 +99,8 @@ def _held_out(gold):
 
 
 def _diff(gold):
-    d = gold["difference"]
-    return f"{d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
+    from igpt_lib.report import format_gain
+    return format_gain(gold["difference"])
 
 
 def sweep_table(runs):

@@ -176,14 +176,20 @@ def markdown(report):
         holds = {True: "yes", False: "**no**", None: "not measured"}[c["holds"]]
         lines.append(f"| `{name}` | {_short(c)} | {_paper(c['paper'])} | {holds} |")
     if len(report.get("rounds", [])) > 1:
-        lines += ["", "| round | ranked sets | RM held-out acc. | RM gold-order acc. | RM evaluated on | PPO held-out gold: greedy | sampled (SFT) |",
-                  "|---:|---:|---:|---:|---|---:|---:|"]
+        lines += ["", "| round | ranked sets | RM held-out acc. | RM gold-order acc. | RM evaluated on | PPO held-out gold: greedy | "
+                  "sampled (SFT) | PPO − SFT [95 % CI]: greedy | sampled |", "|---:|---:|---:|---:|---|---:|---:|---|---|"]
         lines += [f"| {x['round']} | {x['comparisons']} | {x['rm_heldout_accuracy']:.3f} | {x['rm_gold_strict']:.3f} | "
                   f"{x['rm_evaluated_on']} | {x['ppo_test_gold']:+.3f} | {x['ppo_test_gold_sampled']:+.3f} "
-                  f"({x['sft_test_gold_sampled']:+.3f}) |" for x in report["rounds"]]
+                  f"({x['sft_test_gold_sampled']:+.3f}) | {format_gain(x.get('gain_greedy'))} | {format_gain(x.get('gain_sampled'))} |"
+                  for x in report["rounds"]]
     lines += ["", f"Greedy decoding instead: PPO-ptx vs SFT of its size {_wci(g['ppo_beats_sft'])}, vs the largest "
                   f"GPT-prompted {_wci(g['beats_prompted_large'])}. Evaluation took {report['seconds']:.0f} s."]
     return "\n".join(lines)
+
+
+def format_gain(d):
+    """A paired difference {mean, ci95} as "+0.042 [-0.002, +0.085]" (— where none was recorded)."""
+    return f"{d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]" if d else "—"
 
 
 def _sizes(report):

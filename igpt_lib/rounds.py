@@ -66,7 +66,9 @@ def summary(out, r):
             "rm_evaluated_on": "SFT samples" if r == 0 else f"round {r - 1} PPO samples",
             "ppo_test_gold": round(ppo["test_gold"]["ppo"]["mean"], 4),
             "ppo_test_gold_sampled": round(ppo["test_gold_sampled"]["ppo"]["mean"], 4),
-            "sft_test_gold_sampled": round(ppo["test_gold_sampled"]["sft"]["mean"], 4)}
+            "sft_test_gold_sampled": round(ppo["test_gold_sampled"]["sft"]["mean"], 4),
+            # PPO − SFT on the same prompts: mean and paired bootstrap 95 % CI (ppo_trainer's summary)
+            "gain_greedy": ppo["test_gold"]["difference"], "gain_sampled": ppo["test_gold_sampled"]["difference"]}
 
 
 def all_rounds(out):

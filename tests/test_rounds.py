@@ -30,3 +30,9 @@ def test_a_round_samples_the_ppo_policy_retrains_the_rm_and_continues_ppo(smoke_
     rounds = all_rounds(out)
     assert [x["round"] for x in rounds] == [0, 1] and rounds[1] == result
     assert rounds[1]["rm_evaluated_on"] == "round 0 PPO samples"
+    gains = json.loads((here / "ppo" / "summary.json").read_text())  # PPO − SFT, paired, as the stage reports it
+    assert rounds[1]["gain_greedy"] == gains["test_gold"]["difference"]
+    assert rounds[1]["gain_sampled"] == gains["test_gold_sampled"]["difference"]
+    from igpt_lib.report import format_gain
+    assert format_gain({"mean": 0.04228, "ci95": [-0.0022, 0.085]}) == "+0.042 [-0.002, +0.085]"  # README's round table
+    assert format_gain(None) == "—"  # a report written before the gains were recorded
