@@ -116,7 +116,8 @@ def extra_prompts(run, preset, n, sets=None):
     from transformers import AutoModelForCausalLM
     p, wdata = get_preset(preset), run / "world" / "data"
     if p.world.rm_scale:
-        sys.exit(f"bench/rm_seeds.py: --extra-prompts: preset {preset} already draws more RM prompts (rm_scale)")
+        sys.exit(f"bench/rm_seeds.py: --extra-prompts: preset {preset} already draws more RM prompts "
+                 f"(rm_scale = {p.world.rm_scale}); try another count with bench/rm_preset_trial.py --rm-scale N")
     cfg = replace(p.rm, seed=p.rm.seed + 2000, sets_per_prompt=sets or p.rm.sets_per_prompt)
     cache = run / "rm" / f"comparisons.prompts{n}x{cfg.sets_per_prompt}.jsonl"
     if not cache.exists():
@@ -173,12 +174,13 @@ def config_json(cfg):
 def config_changes(entry):
     """The entry's RewardConfig fields that differ from its preset's *current* defaults, so a
     table row stays true when a default moves (entries made before the config was recorded
-    fall back to their command line's --set)."""
+    fall back to their command line's --set). Not `sets_per_prompt`: that is how its run's
+    comparisons were made, the "ranked training sets" column, not a recipe change."""
     if "config" not in entry:
         return entry["changes"]
     from igpt_lib.config import get_preset
     now = config_json(get_preset(entry["preset"]).rm)
-    return {k: v for k, v in entry["config"].items() if now.get(k) != v}
+    return {k: v for k, v in entry["config"].items() if now.get(k) != v and k != "sets_per_prompt"}
 
 
 def table(result):
