@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.common import machine, write_result  # noqa: E402
 from igpt_lib.config import get_preset  # noqa: E402
+from igpt_lib.comparisons import comparisons_digest  # noqa: E402
 
 TRL_VERSION, TRL_DIR = "1.12.0", REPO / "bench" / ".trl-1.12"
 RESULTS = REPO / "bench" / "results" / "ppo.json"
@@ -109,7 +110,8 @@ def main():
         "greedy": {k: round(gold["greedy"][k]["mean"], 4) for k in ("ours", "trl", "sft")},
         "ours_seconds": round(ours_s, 1), "trl_seconds": round(timing["seconds"], 1), "episodes": episodes,
         "trl_version": timing["trl"], "goal_ratio": GOAL_RATIO,
-        "setup": {"policy": f"SFT-{cfg.policy}", "reward_and_value": "the run's RM", "iterations": args.iterations,
+        "setup": {"policy": f"SFT-{cfg.policy}", "reward_and_value": "the run's RM",
+                  "comparisons": comparisons_digest(args.run / "rm"), "iterations": args.iterations,
                   "batch_size": cfg.batch_size, "minibatch_size": cfg.minibatch_size, "ppo_epochs": cfg.ppo_epochs,
                   "response_length": cfg.max_new_tokens, "kl_coef": cfg.kl_coef, "lr": cfg.lr,
                   "eval_prompts": args.eval_prompts, "eval_samples_per_prompt": 2},

@@ -76,8 +76,10 @@ def rm_lines(rm):
 def ppo_lines(ppo):
     s = ppo["setup"]
     return [f"**PPO** (`bench/ppo_bench.py`): our trainer vs TRL {ppo['trl_version']}'s "
-            f"`trl.experimental.ppo.PPOTrainer` (the last TRL PPO), {s['policy']} against the cpu run's RM "
-            f"(value model from it), {s['iterations']} iterations × {s['batch_size']} episodes (minibatch "
+            f"`trl.experimental.ppo.PPOTrainer` (the last TRL PPO), {s['policy']} against "
+            + (f"the RM of the cpu run whose comparisons are {s['comparisons']}" if s.get("comparisons") else
+               "the RM of an earlier cpu run, not recorded which") +
+            f", value model from it; {s['iterations']} iterations × {s['batch_size']} episodes (minibatch "
             f"{s['minibatch_size']}, {s['ppo_epochs']} epoch, {s['response_length']} new tokens, β {s['kl_coef']}, "
             f"lr {s['lr']}). Goal: ≥ {ppo['goal_ratio']}×, gold not lower. TRL 1.12 accumulates its "
             f"minibatches into one optimizer step per rollout, ours steps once per minibatch (same forward and "
