@@ -1,12 +1,14 @@
 """Try another RM data budget as a preset would spend it (issue #4), before a preset moves to it.
 
     .venv/bin/python bench/rm_preset_trial.py --rm-scale 3 [--sets-per-prompt 1] [--run runs/cpu] [--out runs/cand]
+                                              [--rm-only]
 
 Copies a finished run's world and SFT models into `--out`, rewrites its world data with
 `WorldConfig.rm_scale` set (more RM prompts from new training users; every other file unchanged,
 so the SFT models stay valid), and runs `reproduce` there without `--full`: the RM stage as the
 preset would run it (its time, its three accuracies), then PPO, PPO-ptx, β = 0 and evaluation
-against that RM (held-out gold, greedy and sampled). Writes bench/results/rm_preset_trial.json,
+against that RM (held-out gold, greedy and sampled); `--rm-only` stops after the RM stage (its time
+and accuracies: what the preset's budget and issue #4 read). Writes bench/results/rm_preset_trial.json,
 one entry per (rm_scale, sets per prompt): stage seconds, RM accuracies, PPO gains; `--docs`
 rewrites its table in docs/implementation_details.md (item 27) from that file.
 """
@@ -48,7 +50,7 @@ def summary(out):
     result = {"stages": json.loads((out / "stages.json").read_text()), "train_sets": rm["train_prompts"],
               "rm": {k: round(rm[k]["accuracy"], 4) for k in ("train_labelers", "heldout_labelers", "gold_strict")},
               "ppo": {}}
-    for name in ("ppo", "ppo_ptx", "ppo_beta0"):
+    for name in [n for n in ("ppo", "ppo_ptx", "ppo_beta0") if (out / n / "summary.json").exists()]:
         s = json.loads((out / name / "summary.json").read_text())
         result["ppo"][name] = {decoding: s[key]["difference"] for decoding, key in
                                (("greedy", "test_gold"), ("sampled", "test_gold_sampled"))}
@@ -57,15 +59,17 @@ def summary(out):
 
 def table(result):
     """docs/implementation_details.md: one row per trial."""
-    from igpt_lib.report import format_gain as gain
+    from igpt_lib.report import format_gain
+
+    def gain(t, run, decoding):  # — for a trial run with --rm-only
+        return format_gain(t["ppo"].get(run, {}).get(decoding))
     lines = ["| trial (`python bench/rm_preset_trial.py`) | ranked training sets | RM stage | training labelers | "
              "held-out labelers | gold-strict | held-out gold, PPO − SFT: greedy | sampled, T = 1 | PPO-ptx − SFT: greedy |",
              "|---|---:|---:|---:|---:|---:|---|---|---|"]
     for name, t in result["trials"].items():
         lines.append(f"| {name} (from {t['run']}) | {t['train_sets']:,} | {t['stages']['rm']['seconds']:.0f} s | "
                      f"{t['rm']['train_labelers']:.3f} | {t['rm']['heldout_labelers']:.3f} | {t['rm']['gold_strict']:.3f} | "
-                     f"{gain(t['ppo']['ppo']['greedy'])} | {gain(t['ppo']['ppo']['sampled'])} | "
-                     f"{gain(t['ppo']['ppo_ptx']['greedy'])} |")
+                     f"{gain(t, 'ppo', 'greedy')} | {gain(t, 'ppo', 'sampled')} | {gain(t, 'ppo_ptx', 'greedy')} |")
     return "\n".join(lines)
 
 
@@ -76,13 +80,20 @@ def main(argv=None):
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--rm-scale", type=int, required=True)
     ap.add_argument("--sets-per-prompt", type=int, default=1)
+    ap.add_argument("--rm-only", action="store_true", help="stop after the RM stage (no PPO, no evaluation)")
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     from igpt_lib.cli import reproduce
     from igpt_lib.config import get_preset
     preset = trial_preset(get_preset(args.preset), args.rm_scale, args.sets_per_prompt)
     prepare(args.run, args.out, preset)
-    reproduce(preset, args.out)
+    if args.rm_only:  # the stage as reproduce times it, and nothing after it
+        from igpt_lib.data import write_json
+        from igpt_lib.parallel import timed
+        from igpt_lib.reward import run_rm
+        write_json(args.out / "stages.json", {"rm": timed(lambda: run_rm(preset, args.out, resume=True))})
+    else:
+        reproduce(preset, args.out)
     result = json.loads(args.results.read_text()) if args.results.exists() else {}
     result["machine"] = machine()
     result.setdefault("trials", {})[f"rm_scale={args.rm_scale}, sets={args.sets_per_prompt}"] = {

@@ -390,3 +390,11 @@ def test_rm_preset_trial_table_in_docs_is_its_result_file():
     result = json.loads(trial.RESULTS.read_text())
     assert result["trials"] and all(t["rm"]["gold_strict"] > 0.5 for t in result["trials"].values())
     assert trial.table(result) in (REPO / "docs" / "implementation_details.md").read_text()  # --docs
+
+
+def test_rm_preset_trial_table_shows_a_dash_where_an_rm_only_trial_ran_no_ppo():
+    trial = _module("rm_preset_trial")
+    rm_only = {"run": "runs/x", "train_sets": 16_500, "stages": {"rm": {"seconds": 420.4}}, "ppo": {},
+               "rm": {"train_labelers": 0.65, "heldout_labelers": 0.66, "gold_strict": 0.78}}
+    row = trial.table({"trials": {"rm_scale=2, sets=1": rm_only}}).splitlines()[-1]
+    assert row == "| rm_scale=2, sets=1 (from runs/x) | 16,500 | 420 s | 0.650 | 0.660 | 0.780 | — | — | — |"
