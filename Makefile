@@ -37,7 +37,7 @@ notebooks: $(STAMP)
 	for nb in $(NOTEBOOKS); do \
 	  $(BIN)/python -m papermill --cwd notebooks -p PRESET cpu $$nb $$nb || exit 1; done
 
-## every number behind README and the notebooks, regenerated into a fresh runs/cpu (~1.5 h on 2 cores):
+## every number behind README and the notebooks, regenerated into a fresh runs/cpu (~70 min on 2 cores):
 ## the pipeline with Figure 1's sizes and seeds and 2 rounds, the notebooks (04 trains the β sweep that
 ## the over-optimisation claim reads), evaluation again, README/docs tables, then 05/06 on the final report
 results: $(STAMP)
