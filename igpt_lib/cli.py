@@ -74,7 +74,7 @@ def parser():
     ppo.add_argument("--name", default="ppo", help="output folder under --out (default: ppo); "
                      "e.g. ppo_beta0 for a variant kept beside the main run")
     ppo.add_argument("--beta0", action="store_true", help="the preset's β = 0 run that the over-optimisation "
-                     "claim reads (no KL penalty, 10x the LR, half the batch and iterations; --name default ppo_beta0)")
+                     "claim reads (no KL penalty, a higher LR, half the batch and iterations; --name default ppo_beta0)")
     _resume(ppo, "OUT/<name>/checkpoints")
     ev = sub.add_parser("eval", help="step 4: every model of --out judged on held-out prompts -> "
                                      "report.json (headline, Figure 1, claims) and figures/figure1.png")

@@ -116,6 +116,9 @@ class RewardConfig:
     save_every: int = 50               # steps between checkpoints (resume after a disconnect)
     keep_checkpoints: int = 2          # the last N are kept while training
     gradient_checkpointing: bool = False  # recompute activations in backward (hub presets: memory)
+    share_prompt: bool = True          # each set's prompt forwarded once, its distinct responses from that KV
+                                       # cache (reward.score_shared: the same scores; cpu: ~2.3x fewer tokens);
+                                       # off with gradient_checkpointing, which drops the cache
     seed: int = 0
 
 
@@ -123,7 +126,8 @@ class RewardConfig:
 class PPOConfig:
     """Step 3: PPO with a per-token KL penalty, and PPO-ptx (§3.5, App. C)."""
     policy: str = "xs"                 # the smallest SFT model: the headline's aligned policy
-    kl_coef: float = 0.05              # App. C: β = 0.02; the CPU prototype needed 0.05–0.1
+    kl_coef: float = 0.1               # App. C: β = 0.02; the CPU prototype needed 0.05–0.1. cpu: lr and β
+                                       # chosen on the validation prompts (bench/ppo_select.py, docs item 40)
     target_kl: float = None            # adaptive β toward this KL (nats; Ziegler et al. 2019); None = fixed
     kl_horizon: int = 10_000           # episodes over which β adapts (Ziegler et al. 2019)
     ema_decay: float = None            # App. C: EMA of policy weights, 0.992; None = off (not yet
@@ -138,10 +142,12 @@ class PPOConfig:
     batch_size: int = 64               # episodes per rollout (App. C: 512), scaled
     minibatch_size: int = 16           # App. C: 64
     ppo_epochs: int = 1                # App. C: 1 inner epoch
-    lr: float = 1e-4                   # prototype: 1e-4–2e-4 (App. C: 9.65e-6 at 1.3B); measured on cpu:
-                                       # 3e-4 over-optimises our RM within 300 iterations (sampled gold
-                                       # peaks near iteration 40, then falls; held-out greedy gold −0.05)
+    lr: float = 3e-4                   # App. C: 9.65e-6 at 1.3B; prototype: 1e-4–2e-4. cpu, 300 iterations:
+                                       # the best validation-prompt gold of lr {1e-4, 3e-4} × β {0.02, 0.05,
+                                       # 0.1} (bench/ppo_select.py); 3e-4 at β = 0.02 or 0 over-optimises
     value_lr: float = 1e-4             # App. C: value LR 9e-6 at its scale
+    beta0_lr: float = 1e-3             # policy LR of the β = 0 run (Preset.ppo_beta0): over-optimisation within
+                                       # its 150 iterations (cpu: gold peaks near iteration 50, then falls)
     clip_range: float = 0.2            # App. C: clip 0.2 (PPO eq. 7)
     value_clip_range: float = 0.2
     gamma: float = 1.0                 # App. C: no discount
@@ -226,12 +232,12 @@ class Preset:
     @property
     def ppo_beta0(self):
         """The β = 0 run behind the over-optimisation claim (Gao et al. 2022; the KL penalty of
-        §3.5 exists to prevent it): no penalty, 10× the policy LR, half the batch in half-size
+        §3.5 exists to prevent it): no penalty, a higher LR (`beta0_lr`), half the batch in half-size
         minibatches (as many updates per iteration) and half the iterations: under a third of
         PPO's time (cpu: 70 s vs 231 s). Measured on cpu: gold peaks near iteration 50 and falls
-        by ~0.2 while the RM score keeps rising; at 3× the LR, 150 iterations only wander (KL ~1)."""
+        by ~0.2 while the RM score keeps rising; at 3e-4, 150 iterations only wander (KL ~1)."""
         ppo = self.ppo
-        return replace(ppo, kl_coef=0.0, lr=10 * ppo.lr, iterations=max(ppo.iterations // 2, 1),
+        return replace(ppo, kl_coef=0.0, lr=ppo.beta0_lr, iterations=max(ppo.iterations // 2, 1),
                        batch_size=max(ppo.batch_size // 2, 1), minibatch_size=max(ppo.minibatch_size // 2, 1))
 
 
@@ -272,8 +278,9 @@ _HUB_SFT = SFTConfig(epochs=2, lr=2e-4, batch_size=8, max_length=384, eval_promp
                      max_new_tokens=128, gradient_checkpointing=True, lora_r=16, lora_alpha=32)
 # ^ 2 epochs of Dolly (15k demos, ~1.2× the paper's 13k); LoRA's usual 2e-4 (App. C's 9.65e-6 is full FT at 1.3B)
 _HUB_RM = RewardConfig(epochs=1, lr=1e-5, batch_prompts=4, max_length=384, eval_batch_size=16,
-                       gradient_checkpointing=True)  # App. C: 1 epoch, 9e-6 at 6B
-_HUB_PPO = PPOConfig(kl_coef=0.02, lr=1e-5, value_lr=1e-5, iterations=200, batch_size=64, minibatch_size=8,
+                       gradient_checkpointing=True, share_prompt=False)  # App. C: 1 epoch, 9e-6 at 6B
+# ^ share_prompt off: its memory at hub lengths is not yet measured on a GPU (training checkpoints anyway)
+_HUB_PPO = PPOConfig(kl_coef=0.02, lr=1e-5, value_lr=1e-5, beta0_lr=1e-4, iterations=200, batch_size=64, minibatch_size=8,
                      forward_batch_size=8, max_new_tokens=128, max_length=384, lora_r=16,
                      gradient_checkpointing=True, ptx_run_coef=0.0)  # App. C: β 0.02; no pretraining corpus
 _HUB_EVAL = EvalConfig(prompts=200, samples=1)

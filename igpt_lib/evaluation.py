@@ -17,26 +17,30 @@ from .world.gold import gold_score, judge
 
 
 def heldout_gold(out, policies, tokenizer, n_prompts, max_new_tokens, paired=("ppo", "sft"),
-                 temperature=0.0, samples=1, seed=0, known=None):
+                 temperature=0.0, samples=1, seed=0, known=None, split="test"):
     """Responses of each policy to the first `n_prompts` held-out test prompts of the world in
     OUT — greedy (temperature 0), or `samples` per prompt at `temperature` — judged by the gold
     labeler: the mean per policy with a bootstrap 95 % CI (over prompts, each prompt's samples
     averaged), and the paired difference `paired[0] − paired[1]` (same prompts) with its CI.
     `known` maps a name to per-prompt scores from `heldout_scores` with these settings (a
-    policy judged before, e.g. the SFT model every PPO run is compared with): not generated again."""
+    policy judged before, e.g. the SFT model every PPO run is compared with): not generated again.
+    `split="val"`: the validation users' prompts instead, for choosing settings without
+    looking at the test prompts (bench/ppo_select.py)."""
     scores = dict(known or {})
     for name, model in policies.items():
         if name not in scores:
-            scores[name] = heldout_scores(out, model, tokenizer, n_prompts, max_new_tokens, temperature, samples, seed)
+            scores[name] = heldout_scores(out, model, tokenizer, n_prompts, max_new_tokens, temperature, samples, seed,
+                                          split)
     diff = scores[paired[0]] - scores[paired[1]]
     return {**{k: {"mean": float(v.mean()), "ci95": bootstrap_ci(v)} for k, v in scores.items()},
             "difference": {"mean": float(diff.mean()), "ci95": bootstrap_ci(diff)}, "prompts": len(diff),
             "temperature": temperature, "samples": samples if temperature > 0 else 1}
 
 
-def heldout_scores(out, model, tokenizer, n_prompts, max_new_tokens, temperature=0.0, samples=1, seed=0):
-    """Gold score per held-out test prompt (its samples averaged), shape (prompts,): see heldout_gold."""
-    test = load_prompts(Path(out) / "world" / "data" / "prompts.test.jsonl")[:n_prompts]
+def heldout_scores(out, model, tokenizer, n_prompts, max_new_tokens, temperature=0.0, samples=1, seed=0,
+                   split="test"):
+    """Gold score per held-out prompt of `split` (its samples averaged), shape (prompts,): see heldout_gold."""
+    test = load_prompts(Path(out) / "world" / "data" / f"prompts.{split}.jsonl")[:n_prompts]
     samples = samples if temperature > 0 else 1
     repeated = [r for r in test for _ in range(samples)]                     # prompt i → rows i·s .. i·s + s − 1
     ys = responses(model, tokenizer, test, max_new_tokens, temperature, samples, seed=seed)

@@ -398,3 +398,36 @@ def test_rm_preset_trial_table_shows_a_dash_where_an_rm_only_trial_ran_no_ppo():
                "rm": {"train_labelers": 0.65, "heldout_labelers": 0.66, "gold_strict": 0.78}}
     row = trial.table({"trials": {"rm_scale=2, sets=1": rm_only}}).splitlines()[-1]
     assert row == "| rm_scale=2, sets=1 (from runs/x) | 16,500 | 420 s | 0.650 | 0.660 | 0.780 | — | — | — |"
+
+
+def test_ppo_select_judges_runs_on_the_validation_prompts_and_skips_beta0(smoke_rm, tmp_path):
+    import json
+    import shutil
+    from igpt_lib.cli import main
+    bench = _module("ppo_select")
+    run = shutil.copytree(smoke_rm, tmp_path / "run", symlinks=True)
+    for extra in ([], ["--kl-coef", "0", "--name", "ppo_sweep_beta0"], ["--lr", "1e-3", "--name", "ppo_grid_x"]):
+        assert main(["ppo", "--preset", "smoke", "--out", str(run), *extra]) == 0
+    result = bench.main(["--run", str(run), "--preset", "smoke", "--results", str(tmp_path / "select.json")])
+    entries = {e["name"]: e for e in result["entries"]}
+    assert sorted(entries) == ["ppo", "ppo_grid_x", "ppo_sweep_beta0"]
+    val = len((run / "world" / "data" / "prompts.val.jsonl").read_text().splitlines())
+    assert all(e["val"][how]["prompts"] == min(val, 400) for e in entries.values() for how in ("greedy", "sampled"))
+    summary = json.loads((run / "ppo" / "summary.json").read_text())     # the test columns are the summary's
+    assert entries["ppo"]["test"]["greedy"]["difference"] == round(summary["test_gold"]["difference"]["mean"], 4)
+    assert result["chosen"] != "ppo_sweep_beta0" and entries["ppo_grid_x"]["lr"] == 1e-3
+    assert f"`{result['chosen']}` **(chosen)**" in bench.table(json.loads((tmp_path / "select.json").read_text()))
+
+
+def test_ppo_select_rule_takes_the_best_validation_greedy_gain_with_a_penalty():
+    bench = _module("ppo_select")
+
+    def entry(name, beta, gain):
+        return {"name": name, "kl_coef": beta, "val": {"greedy": {"difference": gain}}}
+    assert bench.choose([entry("a", 0.05, 0.01), entry("b", 0.0, 0.5), entry("c", 0.1, 0.02)]) == "c"
+
+
+def test_ppo_select_table_in_docs_is_its_result_file():
+    import json
+    bench = _module("ppo_select")
+    assert bench.table(json.loads(bench.RESULTS.read_text())) in (REPO / "docs" / "implementation_details.md").read_text()

@@ -47,7 +47,7 @@ def test_reproduce_skips_stages_already_done(smoke_world, tmp_path, capsys):
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["headline"]["policy"] == "PPO-ptx:xs" and report["headline"]["baseline"] == "GPT:l"
     beta0 = json.loads((tmp_path / "ppo_beta0" / "summary.json").read_text())["config"]   # the β = 0 run is made
-    assert beta0["kl_coef"] == 0 and beta0["lr"] == 10 * get_preset("smoke").ppo.lr
+    assert beta0["kl_coef"] == 0 and beta0["lr"] == get_preset("smoke").ppo.beta0_lr
     over = report["claims"]["overoptimisation_at_beta0"]
     assert over["value"]["run"] == "ppo_beta0" and over["holds"] in (True, False)   # computed, not "needs a run"
     stages = json.loads((tmp_path / "stages.json").read_text())                # what bench/e2e.py reads
@@ -90,7 +90,7 @@ def test_ppo_beta0_flag_runs_the_presets_beta0_config(monkeypatch):
     assert main(["ppo", "--preset", "smoke", "--out", "x", "--beta0", "--name", "b0_again"]) == 0
     ppo, beta0 = get_preset("smoke").ppo, get_preset("smoke").ppo_beta0
     assert seen[0]["config"] == beta0 and seen[0]["name"] == "ppo_beta0" and seen[1]["name"] == "b0_again"
-    assert beta0.kl_coef == 0 and beta0.lr == 10 * ppo.lr
+    assert beta0.kl_coef == 0 and beta0.lr == ppo.beta0_lr > ppo.lr
     assert beta0.batch_size // beta0.minibatch_size == ppo.batch_size // ppo.minibatch_size  # as many updates
     with pytest.raises(SystemExit):
         main(["ppo", "--preset", "colab-t4", "--out", "x", "--beta0"])             # hub presets: one clear error

@@ -9,8 +9,9 @@ from transformers import AutoModelForSequenceClassification, GPTNeoXConfig, GPTN
 from igpt_lib import data as D
 from igpt_lib.config import RewardConfig
 from igpt_lib.models import load_tokenizer
-from igpt_lib.reward import (gold_ceiling, load_reward_model, score_texts, set_ids, set_rewards, shift_rewards,
-                             train_reward_model)
+from igpt_lib.losses import ranking_loss
+from igpt_lib.reward import (common_prefix, gold_ceiling, load_reward_model, score_ids, score_shared, score_texts, set_ids,
+                             set_rewards, shift_rewards, train_reward_model)
 
 
 def _tiny_rm():
@@ -58,6 +59,41 @@ def test_each_response_is_forwarded_once_and_padding_does_not_matter(smoke_world
         assert [len(x) for x in ids] == [len(r["responses"]) for r in rows]
         assert torch.equal(set_rewards(model, tok, rows, 128, ids)[0], rewards)
     assert torch.allclose(alone[0], rewards[1, 0], atol=1e-5)
+
+
+def test_common_prefix_leaves_every_sequence_its_last_token():
+    assert common_prefix([(1, 2, 3, 4), (1, 2, 3, 5), (1, 2, 6)]) == 2
+    assert common_prefix([(1, 2, 3), (1, 2, 3)]) == 2       # identical: all but the last token
+    assert common_prefix([(1, 2, 3), (1, 2)]) == 1          # one is a prefix of the other
+    assert common_prefix([(7, 2), (1, 2)]) == 0
+
+
+def test_shared_prompt_gives_the_plain_scores_and_gradients(smoke_world):
+    """The prompt read once per set and each distinct response once from its cache: the same
+    scores and the same gradients as every sequence forwarded whole (repeats and all)."""
+    out, _ = smoke_world
+    tok = load_tokenizer(out / "world" / "tokenizer")
+    model = load_reward_model(out / "world" / "models" / "s").train()
+    rows = D.load_comparison_rows(out / "world" / "data" / "comparisons.train.jsonl")[:6]
+    rows[0] = {**rows[0], "responses": rows[0]["responses"][:2] * 2, "ranks": [0, 1, 0, 1]}  # repeats in a set
+    ids = set_ids(tok, rows, 128)
+    assert len(set(map(tuple, ids[0]))) == 2 and all(common_prefix([tuple(x) for x in r]) > 3 for r in ids)
+    flat = score_ids(model, tok, [x for r in ids for x in r])
+    shared = score_shared(model, tok, ids, sets_per_pass=4)   # two passes
+    assert shared.shape == flat.shape and torch.allclose(shared, flat, atol=1e-5)
+    assert shared[0] == shared[2] and shared[1] == shared[3]
+    grads = []
+    for share in (False, True):
+        model.zero_grad()
+        ranking_loss(*set_rewards(model, tok, rows, 128, ids, share_prompt=share)).backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    assert torch.allclose(grads[0], grads[1], atol=1e-6) and grads[0].abs().max() > 1e-4
+    # no shared prefix in a set (nothing to cache): scored whole, the same numbers
+    odd = [[[5, 6, 7], [8, 6, 7]], ids[1]]
+    assert torch.allclose(score_shared(model, tok, odd), score_ids(model, tok, [x for r in odd for x in r]), atol=1e-5)
+    # activation checkpointing drops the KV cache in training: set_rewards scores whole
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    assert torch.allclose(set_rewards(model, tok, rows, 128, ids)[0].flatten()[:4], flat[:4], atol=1e-5)
 
 
 def test_a_few_k_way_steps_lower_the_loss(smoke_world):

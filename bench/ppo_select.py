@@ -1,0 +1,106 @@
+"""Choosing PPO's learning rate and β on the validation prompts, never on the test prompts
+(issue #5): each finished PPO run of a run folder is judged against its SFT start on the world's
+validation users' prompts (greedy and sampled at T = 1, as the stage judges the test prompts),
+and the rule picks the run with the largest greedy validation gain among those with β > 0
+(β = 0 is the over-optimisation demonstration, not a candidate).
+
+    .venv/bin/python bench/ppo_select.py --run runs/cpu [--runs ppo ppo_grid_...] [--preset cpu]
+    .venv/bin/python bench/ppo_select.py --docs
+
+The runs are made beforehand, e.g. `python -m igpt_lib ppo --lr 1e-4 --kl-coef 0.1 --name
+ppo_grid_lr0.0001_beta0.1` (default `--runs`: `ppo` and every `ppo_grid_*` and `ppo_sweep_*` folder
+with a summary.json). The table also shows each run's test-prompt gain from its summary.json, read
+after the choice and not used by it. Writes bench/results/ppo_select.json; `--docs` writes the table
+into docs/implementation_details.md (item 40).
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.common import docs_or_main, machine, run_label, write_result  # noqa: E402
+
+RESULTS = REPO / "bench" / "results" / "ppo_select.json"
+
+
+def candidates(run, names=None):
+    """Run folders under `run` to judge: `names`, or `ppo` and every grid / sweep folder, finished."""
+    names = names or ["ppo"] + sorted(p.name for p in run.iterdir() if p.name.startswith(("ppo_grid_", "ppo_sweep_")))
+    return [n for n in names if (run / n / "summary.json").exists()]
+
+
+def choose(entries):
+    """The rule, fixed before looking: the largest greedy validation gain among runs with β > 0."""
+    return max((e for e in entries if e["kl_coef"] > 0), key=lambda e: e["val"]["greedy"]["difference"])["name"]
+
+
+def judge(run, preset, names, prompts):
+    """Validation-prompt gold of each run's policy against its SFT start (one SFT judging per policy)."""
+    from transformers import AutoModelForCausalLM
+    from igpt_lib.evaluation import bootstrap_ci, heldout_scores
+    from igpt_lib.models import load_tokenizer
+    tok, sft_scores, entries = load_tokenizer(run / "sft" / preset.ppo.policy), {}, []
+    for name in names:
+        summary = json.loads((run / name / "summary.json").read_text())
+        cfg = summary["config"]
+        settings = {"greedy": dict(temperature=0.0, samples=1, seed=0),
+                    "sampled": dict(temperature=1.0, samples=4, seed=cfg["seed"])}
+        policy = AutoModelForCausalLM.from_pretrained(run / name).eval()
+        val = {}
+        for how, kw in settings.items():
+            key = (cfg["policy"], how, kw["seed"])
+            if key not in sft_scores:
+                sft = AutoModelForCausalLM.from_pretrained(run / "sft" / cfg["policy"]).eval()
+                sft_scores[key] = heldout_scores(run, sft, tok, prompts, cfg["max_new_tokens"], split="val", **kw)
+            diff = heldout_scores(run, policy, tok, prompts, cfg["max_new_tokens"], split="val", **kw) - sft_scores[key]
+            val[how] = {"difference": round(float(diff.mean()), 4), "ci95": bootstrap_ci(diff), "prompts": len(diff)}
+        test = {how: {"difference": round(summary[k]["difference"]["mean"], 4), "ci95": summary[k]["difference"]["ci95"]}
+                for how, k in (("greedy", "test_gold"), ("sampled", "test_gold_sampled"))}
+        entries.append({"name": name, "lr": cfg["lr"], "kl_coef": cfg["kl_coef"], "ptx_coef": cfg["ptx_coef"],
+                        "seed": cfg["seed"], "iterations": cfg["iterations"], "val": val, "test": test})
+        print(f"{name}: lr {cfg['lr']}, β {cfg['kl_coef']}: validation greedy {val['greedy']['difference']:+.3f} "
+              f"{val['greedy']['ci95']}, sampled {val['sampled']['difference']:+.3f}", flush=True)
+    return entries
+
+
+def main(argv=None):
+    from igpt_lib.comparisons import comparisons_digest
+    from igpt_lib.config import get_preset
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--run", type=Path, default=REPO / "runs" / "cpu")
+    p.add_argument("--preset", default="cpu")
+    p.add_argument("--runs", nargs="+", help="run folders under --run (default: ppo, ppo_grid_*, ppo_sweep_*)")
+    p.add_argument("--prompts", type=int, default=400, help="validation prompts (the world has fewer: all of them)")
+    p.add_argument("--results", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    preset = get_preset(args.preset)
+    names = candidates(args.run, args.runs)
+    if not names:
+        raise SystemExit(f"{args.run}: no finished PPO runs to judge (summary.json)")
+    entries = judge(args.run, preset, names, args.prompts)
+    result = {"machine": machine(), "run": run_label(args.run, REPO), "comparisons": comparisons_digest(args.run / "rm"),
+              "rule": choose.__doc__.split(": ", 1)[1], "chosen": choose(entries), "entries": entries}
+    print(f"chosen by the validation prompts: {result['chosen']}")
+    write_result(args.results, result)
+    return result
+
+
+def table(result):
+    """docs/implementation_details.md (item 40): validation gain per run, the choice, and the test gain."""
+    def gain(g):
+        return f"{g['difference']:+.3f} [{g['ci95'][0]:+.3f}, {g['ci95'][1]:+.3f}]"
+    lines = [f"Run {result['run']} (comparisons {result['comparisons']}); rule: {result['rule'].rstrip('.')}.", "",
+             "| run | lr | β | γ_ptx | validation gold, PPO − SFT: greedy | sampled, T = 1 | test gold (not used to choose): greedy | sampled |",
+             "|---|---|---|---|---|---|---|---|"]
+    for e in sorted(result["entries"], key=lambda e: (e["lr"], e["kl_coef"])):
+        mark = " **(chosen)**" if e["name"] == result["chosen"] else ""
+        lines.append(f"| `{e['name']}`{mark} | {e['lr']:g} | {e['kl_coef']:g} | {e['ptx_coef']:g} | {gain(e['val']['greedy'])} | "
+                     f"{gain(e['val']['sampled'])} | {gain(e['test']['greedy'])} | {gain(e['test']['sampled'])} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    docs_or_main(main, table, RESULTS, "ppo-select")
