@@ -52,6 +52,9 @@ def main():
               "how": "`python -m igpt_lib reproduce` (PPO runs side by side); stages from its OUT/stages.json; "
                      "fresh model cache; shipped base models",
               "presets": {}}
+    if args.out.exists():  # presets not measured this time keep their last measurement
+        result["presets"] = {k: v for k, v in json.loads(args.out.read_text())["presets"].items()
+                             if k not in args.presets}
     for preset in args.presets:
         with tempfile.TemporaryDirectory() as tmp:
             out = args.keep / preset if args.keep else Path(tmp) / "run"
@@ -65,6 +68,8 @@ def main():
         result["presets"][preset] = {"seconds": round(seconds, 1), "peak_rss_mib": round(rss),
                                      "goal_s": GOALS_S.get(preset), "stages": stages}
         print(f"{preset:6s} {'total':9s} {seconds:7.1f} s (goal {GOALS_S.get(preset)} s)", flush=True)
+    rank = {name: i for i, name in enumerate(GOALS_S)}   # smoke before cpu, whichever ran last
+    result["presets"] = dict(sorted(result["presets"].items(), key=lambda kv: rank.get(kv[0], len(rank))))
     write_result(args.out, result)
 
 

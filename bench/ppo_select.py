@@ -81,25 +81,32 @@ def main(argv=None):
     if not names:
         raise SystemExit(f"{args.run}: no finished PPO runs to judge (summary.json)")
     entries = judge(args.run, preset, names, args.prompts)
-    result = {"machine": machine(), "run": run_label(args.run, REPO), "comparisons": comparisons_digest(args.run / "rm"),
-              "rule": choose.__doc__.split(": ", 1)[1], "chosen": choose(entries), "entries": entries}
-    print(f"chosen by the validation prompts: {result['chosen']}")
+    entry = {"comparisons": comparisons_digest(args.run / "rm"), "rule": choose.__doc__.split(": ", 1)[1],
+             "chosen": choose(entries), "entries": entries}
+    print(f"chosen by the validation prompts: {entry['chosen']}")
+    result = json.loads(args.results.read_text()) if args.results.exists() else {}
+    result.update(machine=machine())
+    result.setdefault("runs", {})[run_label(args.run, REPO)] = entry
     write_result(args.results, result)
-    return result
+    return entry
 
 
 def table(result):
-    """docs/implementation_details.md (item 40): validation gain per run, the choice, and the test gain."""
+    """docs/implementation_details.md (item 40): per run folder, each PPO run's validation gain, the
+    choice, and its test gain."""
     def gain(g):
         return f"{g['difference']:+.3f} [{g['ci95'][0]:+.3f}, {g['ci95'][1]:+.3f}]"
-    lines = [f"Run {result['run']} (comparisons {result['comparisons']}); rule: {result['rule'].rstrip('.')}.", "",
-             "| run | lr | β | γ_ptx | validation gold, PPO − SFT: greedy | sampled, T = 1 | test gold (not used to choose): greedy | sampled |",
-             "|---|---|---|---|---|---|---|---|"]
-    for e in sorted(result["entries"], key=lambda e: (e["lr"], e["kl_coef"])):
-        mark = " **(chosen)**" if e["name"] == result["chosen"] else ""
-        lines.append(f"| `{e['name']}`{mark} | {e['lr']:g} | {e['kl_coef']:g} | {e['ptx_coef']:g} | {gain(e['val']['greedy'])} | "
-                     f"{gain(e['val']['sampled'])} | {gain(e['test']['greedy'])} | {gain(e['test']['sampled'])} |")
-    return "\n".join(lines)
+    lines = []
+    for run, r in result["runs"].items():
+        lines += ["" if lines else None, f"Run {run} (comparisons {r['comparisons']}); rule: {r['rule'].rstrip('.')}.", "",
+                  "| run | lr | β | γ_ptx | validation gold, PPO − SFT: greedy | sampled, T = 1 | "
+                  "test gold (not used to choose): greedy | sampled |", "|---|---|---|---|---|---|---|---|"]
+        for e in sorted(r["entries"], key=lambda e: (e["lr"], e["kl_coef"], e["name"])):
+            mark = " **(chosen)**" if e["name"] == r["chosen"] else ""
+            lines.append(f"| `{e['name']}`{mark} | {e['lr']:g} | {e['kl_coef']:g} | {e['ptx_coef']:g} | "
+                         f"{gain(e['val']['greedy'])} | {gain(e['val']['sampled'])} | {gain(e['test']['greedy'])} | "
+                         f"{gain(e['test']['sampled'])} |")
+    return "\n".join(x for x in lines if x is not None)
 
 
 if __name__ == "__main__":

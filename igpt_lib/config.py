@@ -117,7 +117,8 @@ class RewardConfig:
     keep_checkpoints: int = 2          # the last N are kept while training
     gradient_checkpointing: bool = False  # recompute activations in backward (hub presets: memory)
     share_prompt: bool = True          # each set's prompt forwarded once, its distinct responses from that KV
-                                       # cache (reward.score_shared: the same scores; cpu: ~2.3x fewer tokens);
+                                       # cache (reward.score_shared: the same scores; cpu: 3.5x fewer tokens, RM
+                                       # training 214 -> 124 s, docs item 25);
                                        # off with gradient_checkpointing, which drops the cache
     seed: int = 0
 
@@ -257,9 +258,9 @@ CPU_SIZES = (  # sized from measured 2-core CPU tok/s (xs ~80k .. l ~6.5k): ~7 m
 _SMOKE = WorldConfig(scale=256, corpus_tokens=120_000, sizes=SMOKE_SIZES, eval_prompts=48,
                      n_labelers=12, n_heldout_labelers=4)
 _CPU = WorldConfig(sizes=CPU_SIZES, rm_scale=3)  # 11,000 RM prompts (33k / 3): the RM is data-limited;
-# docs item 27, gold-strict over 3 seeds: 0.671 ± 0.027 at 1,031 prompts × 3 sets, 0.716 ± 0.018 here, for
-# ~3.5 more minutes of `make demo` (13.1 min in all, bench/e2e.py); the paper's 33k (rm_scale = 1) takes
-# the RM stage alone to 777 s, past the demo's 15 minutes (bench/rm_preset_trial.py, item 27)
+# docs item 27, gold-strict over 3 seeds: 0.671 ± 0.027 at 1,031 prompts × 3 sets, 0.707 ± 0.011 here, for
+# a few more minutes of `make demo` (README Performance, bench/e2e.py); the paper's 33k (rm_scale = 1) took
+# the RM stage alone to 777 s before share_prompt, past the demo's 15 minutes (bench/rm_preset_trial.py, item 27)
 _GPU = replace(_CPU, scale=8, rm_scale=None, corpus_tokens=8_000_000, sizes=tuple(
     replace(s, pretrain_tokens=s.pretrain_tokens * 4) for s in CPU_SIZES), eval_prompts=1000)
 

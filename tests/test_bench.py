@@ -409,6 +409,7 @@ def test_ppo_select_judges_runs_on_the_validation_prompts_and_skips_beta0(smoke_
     for extra in ([], ["--kl-coef", "0", "--name", "ppo_sweep_beta0"], ["--lr", "1e-3", "--name", "ppo_grid_x"]):
         assert main(["ppo", "--preset", "smoke", "--out", str(run), *extra]) == 0
     result = bench.main(["--run", str(run), "--preset", "smoke", "--results", str(tmp_path / "select.json")])
+    assert json.loads((tmp_path / "select.json").read_text())["runs"][str(run)] == result
     entries = {e["name"]: e for e in result["entries"]}
     assert sorted(entries) == ["ppo", "ppo_grid_x", "ppo_sweep_beta0"]
     val = len((run / "world" / "data" / "prompts.val.jsonl").read_text().splitlines())
