@@ -281,8 +281,8 @@ _HUB_SFT = SFTConfig(epochs=2, lr=2e-4, batch_size=8, max_length=384, eval_promp
 _HUB_RM = RewardConfig(epochs=1, lr=1e-5, batch_prompts=4, max_length=384, eval_batch_size=16,
                        gradient_checkpointing=True, share_prompt=False)  # App. C: 1 epoch, 9e-6 at 6B
 # ^ share_prompt off: its memory at hub lengths is not yet measured on a GPU (training checkpoints anyway)
-_HUB_PPO = PPOConfig(kl_coef=0.02, lr=1e-5, value_lr=1e-5, beta0_lr=1e-4, iterations=200, batch_size=64, minibatch_size=8,
-                     forward_batch_size=8, max_new_tokens=128, max_length=384, lora_r=16,
+_HUB_PPO = PPOConfig(kl_coef=0.02, lr=1e-5, value_lr=1e-5, beta0_lr=1e-4, iterations=200, batch_size=64,
+                     minibatch_size=8, forward_batch_size=8, max_new_tokens=128, max_length=384, lora_r=16,
                      gradient_checkpointing=True, ptx_run_coef=0.0)  # App. C: β 0.02; no pretraining corpus
 _HUB_EVAL = EvalConfig(prompts=200, samples=1)
 PRESETS["colab-t4"] = Preset("colab-t4", _GPU, "one 16 GB GPU (Colab T4): Pythia 70M-410M policies, "

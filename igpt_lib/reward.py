@@ -143,9 +143,9 @@ def _score_shared_pass(model, tokenizer, ids, rows_per_pass):
         sets = torch.tensor([owner[i] for i in rows], device=dev)
         rest_ids, rest_mask = padded([rest[i] for i in rows])                     # (n, S)
         positions = torch.tensor(cut, device=dev)[sets, None] + torch.arange(rest_ids.shape[1], device=dev)
+        cached = DynamicCache([(k.index_select(0, sets), v.index_select(0, sets)) for k, v in layers])  # (n, ..)
         parts.append(model(input_ids=rest_ids, attention_mask=torch.cat([prefix_mask[sets], rest_mask], 1),
-                           position_ids=positions,
-                           past_key_values=DynamicCache([(k.index_select(0, sets), v.index_select(0, sets)) for k, v in layers])).logits.squeeze(-1))
+                           position_ids=positions, past_key_values=cached).logits.squeeze(-1))       # (n,)
     inverse = torch.empty(len(order), dtype=torch.long)
     inverse[torch.tensor(order)] = torch.arange(len(order))                       # distinct row -> its place in parts
     return torch.cat(parts)[inverse[torch.tensor(index)].to(dev)]
