@@ -28,7 +28,12 @@ RESULTS = REPO / "bench" / "results" / "ppo_select.json"
 
 def candidates(run, names=None):
     """Run folders under `run` to judge: `names`, or `ppo` and every grid / sweep folder, finished."""
-    names = names or ["ppo"] + sorted(p.name for p in run.iterdir() if p.name.startswith(("ppo_grid_", "ppo_sweep_")))
+    if names:
+        missing = [n for n in names if not (run / n / "summary.json").exists()]
+        if missing:
+            raise SystemExit(f"{run}: no finished PPO run (summary.json) in {', '.join(missing)}")
+        return names
+    names = ["ppo"] + sorted(p.name for p in run.iterdir() if p.name.startswith(("ppo_grid_", "ppo_sweep_")))
     return [n for n in names if (run / n / "summary.json").exists()]
 
 

@@ -403,6 +403,7 @@ def test_rm_preset_trial_table_shows_a_dash_where_an_rm_only_trial_ran_no_ppo():
 def test_ppo_select_judges_runs_on_the_validation_prompts_and_skips_beta0(smoke_rm, tmp_path):
     import json
     import shutil
+    import pytest
     from igpt_lib.cli import main
     bench = _module("ppo_select")
     run = shutil.copytree(smoke_rm, tmp_path / "run", symlinks=True)
@@ -418,6 +419,8 @@ def test_ppo_select_judges_runs_on_the_validation_prompts_and_skips_beta0(smoke_
     assert entries["ppo"]["test"]["greedy"]["difference"] == round(summary["test_gold"]["difference"]["mean"], 4)
     assert result["chosen"] != "ppo_sweep_beta0" and entries["ppo_grid_x"]["lr"] == 1e-3
     assert f"`{result['chosen']}` **(chosen)**" in bench.table(json.loads((tmp_path / "select.json").read_text()))
+    with pytest.raises(SystemExit, match="ppo_typo"):   # a named run that is not there: said, not skipped
+        bench.main(["--run", str(run), "--preset", "smoke", "--runs", "ppo", "ppo_typo", "--results", str(tmp_path / "x.json")])
 
 
 def test_ppo_select_rule_takes_the_best_validation_greedy_gain_with_a_penalty():
