@@ -43,9 +43,10 @@ def choose(entries):
 
 
 def judge(run, preset, names, prompts):
-    """Validation-prompt gold of each run's policy against its SFT start (one SFT judging per policy)."""
+    """Validation-prompt gold of each run's policy against its SFT start (`evaluation.heldout_gold`,
+    as the stage pairs them on the test prompts; each SFT policy judged once per setting)."""
     from transformers import AutoModelForCausalLM
-    from igpt_lib.evaluation import bootstrap_ci, heldout_scores
+    from igpt_lib.evaluation import heldout_gold, heldout_scores
     from igpt_lib.models import load_tokenizer
     tok, sft_scores, entries = load_tokenizer(run / "sft" / preset.ppo.policy), {}, []
     for name in names:
@@ -54,14 +55,17 @@ def judge(run, preset, names, prompts):
         settings = {"greedy": dict(temperature=0.0, samples=1, seed=0),
                     "sampled": dict(temperature=1.0, samples=4, seed=cfg["seed"])}
         policy = AutoModelForCausalLM.from_pretrained(run / name).eval()
+        sft = None
         val = {}
         for how, kw in settings.items():
             key = (cfg["policy"], how, kw["seed"])
             if key not in sft_scores:
-                sft = AutoModelForCausalLM.from_pretrained(run / "sft" / cfg["policy"]).eval()
+                sft = sft or AutoModelForCausalLM.from_pretrained(run / "sft" / cfg["policy"]).eval()
                 sft_scores[key] = heldout_scores(run, sft, tok, prompts, cfg["max_new_tokens"], split="val", **kw)
-            diff = heldout_scores(run, policy, tok, prompts, cfg["max_new_tokens"], split="val", **kw) - sft_scores[key]
-            val[how] = {"difference": round(float(diff.mean()), 4), "ci95": bootstrap_ci(diff), "prompts": len(diff)}
+            g = heldout_gold(run, {"ppo": policy}, tok, prompts, cfg["max_new_tokens"], split="val",
+                             known={"sft": sft_scores[key]}, **kw)
+            val[how] = {"difference": round(g["difference"]["mean"], 4), "ci95": g["difference"]["ci95"],
+                        "prompts": g["prompts"]}
         test = {how: {"difference": round(summary[k]["difference"]["mean"], 4), "ci95": summary[k]["difference"]["ci95"]}
                 for how, k in (("greedy", "test_gold"), ("sampled", "test_gold_sampled"))}
         entries.append({"name": name, "lr": cfg["lr"], "kl_coef": cfg["kl_coef"], "ptx_coef": cfg["ptx_coef"],
