@@ -41,7 +41,10 @@ def rank_sets(rows, responses, sources, panel, rng):
 
 
 def collect(policy_dirs, tokenizer, train_rows, val_rows, labelers_path, cfg, progress=True):
-    """{"train", "val", "heldout"}: comparisons of SFT samples, ranked by simulated labelers."""
+    """{"train", "val", "heldout"} and, with `cfg.labeler_folds`, "fold": comparisons of SFT
+    samples, ranked by simulated labelers. "val" is ranked by a training labeler, "heldout" by a
+    held-out labeler (§3.4's group) and "fold" by one of the training labelers held out of the
+    training sets (§4.1's measurement)."""
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
     policies = {name: AutoModelForCausalLM.from_pretrained(path).eval() for name, path in policy_dirs.items()}
@@ -53,32 +56,48 @@ def collect(policy_dirs, tokenizer, train_rows, val_rows, labelers_path, cfg, pr
     train_panel = Panel.load(labelers_path, "train").calibrated(train_rows, train_resp, cfg.agreement, rng)
     heldout_panel = Panel.load(labelers_path, "heldout").calibrated(val_rows, val_resp,
                                                                     cfg.heldout_agreement, rng)
-    return {"train": rank_sets(train_rows, train_resp, train_src, train_panel, rng),
-            "val": rank_sets(val_rows, val_resp, val_src, train_panel, rng),
-            "heldout": rank_sets(val_rows, val_resp, val_src, heldout_panel, rng)}
+    # §4.1: RMs trained on four of five groups of training labelers, scored on the fifth
+    train_panel, fold_panel = train_panel.fold(cfg.labeler_folds) if cfg.labeler_folds else (train_panel, None)
+    comps = {"train": rank_sets(train_rows, train_resp, train_src, train_panel, rng),
+             "val": rank_sets(val_rows, val_resp, val_src, train_panel, rng),
+             "heldout": rank_sets(val_rows, val_resp, val_src, heldout_panel, rng)}
+    if fold_panel:
+        comps["fold"] = rank_sets(val_rows, val_resp, val_src, fold_panel, rng)
+    return comps
 
 
 def ensure_comparisons(preset, out, log=print, progress=True):
-    """OUT/rm/comparisons.*.jsonl: sampled and ranked once, then reused."""
+    """OUT/rm/comparisons.*.jsonl: sampled and ranked once, then reused (a run sampled before
+    the labeler fold existed keeps its comparisons and has no "fold")."""
     from .data import load_comparison_rows, write_jsonl
     rm_dir = Path(out) / "rm"
-    files = {split: rm_dir / f"comparisons.{split}.jsonl" for split in ("train", "val", "heldout")}
-    if not all(f.exists() for f in files.values()):
+    files = comparison_files(rm_dir)
+    if not all(files[split].exists() for split in SPLITS):
         sizes = preset.rm.sample_sizes or [s.name for s in preset.world.sizes]
         log(f"rm: sampling K = {preset.rm.k_range[0]}..{preset.rm.k_range[1]} responses per prompt "
             f"from SFT {', '.join(sizes)}; simulated labelers rank them")
         for split, rows in sample_comparisons(preset, out, preset.rm, progress).items():
             write_jsonl(files[split], rows)
-    return {split: load_comparison_rows(f) for split, f in files.items()}
+    return {split: load_comparison_rows(f) for split, f in files.items() if f.exists()}
+
+
+SPLITS = ("train", "val", "heldout")  # every run has these; "fold" since the labeler fold (§4.1)
+
+
+def comparison_files(folder):
+    """{split: FOLDER/comparisons.{split}.jsonl} for the three splits and the fold."""
+    return {split: Path(folder) / f"comparisons.{split}.jsonl" for split in SPLITS + ("fold",)}
 
 
 def comparisons_digest(rm_dir):
-    """Short hash of OUT/rm/comparisons.{train,val,heldout}.jsonl: accuracies measured on
+    """Short hash of OUT/rm/comparisons.{train,val,heldout[,fold]}.jsonl: accuracies measured on
     different digests were measured on different data (bench/rm_seeds.py records it)."""
     import hashlib
     h = hashlib.sha256()
-    for split in ("heldout", "train", "val"):
-        h.update((Path(rm_dir) / f"comparisons.{split}.jsonl").read_bytes())
+    for split in ("heldout", "train", "val", "fold"):  # sorted; "fold" last, so older runs keep their digest
+        path = Path(rm_dir) / f"comparisons.{split}.jsonl"
+        if split != "fold" or path.exists():
+            h.update(path.read_bytes())
     return h.hexdigest()[:8]
 
 

@@ -29,6 +29,9 @@ class WorldConfig:
                                         # since the RM is data-limited (docs item 27); those beyond 33k / scale
                                         # come from more training users drawn after the split (no other
                                         # prompt changes)
+    test_prompts: int = None            # held-out test prompts in all; None = the split's own (test_frac). More
+                                        # come from new held-out users drawn after the split (no other prompt
+                                        # changes): more prompts, narrower CIs of PPO − SFT (docs item 40)
     val_frac: float = 0.1               # share of prompts from validation users
     test_frac: float = 0.15             # share of prompts from held-out (test) users
     max_prompts_per_user: int = 200     # §3.2: at most 200 prompts per user ID
@@ -103,6 +106,10 @@ class RewardConfig:
     max_new_tokens: int = 24           # as the world's evaluation
     agreement: float = 0.726           # §3.4: labeler noise re-calibrated on the sampled sets
     heldout_agreement: float = 0.773   # §3.4: held-out labelers
+    labeler_folds: int = 5             # §4.1: the RM's 69.6 % on held-out labelers is 5-fold cross-validation
+                                       # over the training labelers; one fold (a fifth of them, same noise)
+                                       # labels no training set and ranks the validation sets
+                                       # (comparisons.fold.jsonl; docs item 23). 0 = no fold
     epochs: int = 1                    # App. C: 1 epoch. cpu, 3 sets per prompt, seeds 0-2 (bench/rm_seeds.py):
                                        # gold-strict 0.671 ± 0.020 at 1 epoch vs 0.681 ± 0.029 at 2, inside the
                                        # seed spread, for half the time (72 vs 146 s per seed)
@@ -257,7 +264,8 @@ CPU_SIZES = (  # sized from measured 2-core CPU tok/s (xs ~80k .. l ~6.5k): ~7 m
 
 _SMOKE = WorldConfig(scale=256, corpus_tokens=120_000, sizes=SMOKE_SIZES, eval_prompts=48,
                      n_labelers=12, n_heldout_labelers=4)
-_CPU = WorldConfig(sizes=CPU_SIZES, rm_scale=3)  # 11,000 RM prompts (33k / 3): the RM is data-limited;
+_CPU = WorldConfig(sizes=CPU_SIZES, rm_scale=3, test_prompts=2000)  # 2,000 test prompts (the split gives 404):
+# PPO − SFT's CI ±0.045 at 400 → ~±0.02 (docs item 40). 11,000 RM prompts (33k / 3): the RM is data-limited;
 # docs item 27, gold-strict over 3 seeds: 0.671 ± 0.027 at 1,031 prompts × 3 sets, 0.707 ± 0.011 here, for
 # a few more minutes of `make demo` (README Performance, bench/e2e.py); the paper's 33k (rm_scale = 1) took
 # the RM stage alone to 777 s before share_prompt, past the demo's 15 minutes (bench/rm_preset_trial.py, item 27)

@@ -277,28 +277,38 @@ def run_ppo(preset, out, kl_coef=None, ptx_coef=None, iterations=None, lr=None, 
             + (f"; resumed at iteration {done}" if done is not None else ""))
     last = trainer.train(metrics, ckpt, callback, tensorboard_dir=ppo_dir / "tensorboard", progress=progress)
     policy = trainer.finish()
-    if not acc.is_main_process:
-        return None
-    save_checkpoint(policy, tok, ppo_dir)
-    summary = {**evaluate_ppo(preset, out, ref, policy, tok, cfg), "last": last,
-               "seconds": round(time.time() - start, 1), "config": asdict(cfg),
-               "base_test_gold": json.loads((out / "world.json").read_text())["base_gold_score"].get(cfg.policy)}
-    write_json(ppo_dir / "summary.json", summary)
-    _curves_figure(metrics, out, name)
+    summary = None
+    if acc.is_main_process:
+        save_checkpoint(policy, tok, ppo_dir)
+        summary = {**evaluate_ppo(preset, out, ref, policy, tok, cfg), "last": last,
+                   "seconds": round(time.time() - start, 1), "config": asdict(cfg),
+                   "base_test_gold": json.loads((out / "world.json").read_text())["base_gold_score"].get(cfg.policy)}
+        write_json(ppo_dir / "summary.json", summary)
+        _curves_figure(metrics, out, name)
+        _log_summary(summary, log)
+    if acc.num_processes > 1:  # the others wait for the main process's evaluation, then all leave the process
+        acc.wait_for_everyone()  # group together: a process that exits with gloo's threads still live aborts
+        acc.end_training()
+    return summary
+
+
+def _log_summary(summary, log):
     for key, how in (("test_gold", "greedy"), ("test_gold_sampled", "sampled at T = 1")):
         g = summary[key]
         log(f"ppo: held-out gold ({how}) SFT {g['sft']['mean']:+.3f} -> PPO {g['ppo']['mean']:+.3f} "
             f"(difference {g['difference']['mean']:+.3f}, 95 % CI {g['difference']['ci95']})")
     log(f"ppo: {summary['seconds']:.0f} s")
-    return summary
 
 
 def evaluate_ppo(preset, out, sft, ppo, tokenizer, cfg, samples=4):
-    """Held-out gold of SFT vs PPO on the same test prompts: greedy (`test_gold`, as every stage
-    of the world is scored) and `samples` responses per prompt at T = 1 (`test_gold_sampled`:
-    the distribution PPO optimises; sharpening it need not change the greedy answer)."""
+    """Held-out gold of SFT vs PPO on the same test prompts, all of the world's (WorldConfig.test_prompts):
+    greedy (`test_gold`, as every stage of the world is scored) and `samples` responses per prompt at
+    T = 1 (`test_gold_sampled`: the distribution PPO optimises; sharpening it need not change the
+    greedy answer)."""
+    from .data import read_jsonl
     from .evaluation import heldout_gold
-    args = (out, {"sft": sft, "ppo": ppo}, tokenizer, preset.world.eval_prompts, cfg.max_new_tokens)
+    n_prompts = len(read_jsonl(Path(out) / "world" / "data" / "prompts.test.jsonl"))
+    args = (out, {"sft": sft, "ppo": ppo}, tokenizer, n_prompts, cfg.max_new_tokens)
     settings = (dict(temperature=0.0, samples=1, seed=0), dict(temperature=1.0, samples=samples, seed=cfg.seed))
     return {key: heldout_gold(*args, **kw, known={"sft": _sft_scores(out, cfg.policy, sft, *args[2:], **kw)})
             for key, kw in zip(("test_gold", "test_gold_sampled"), settings)}

@@ -176,15 +176,21 @@ def markdown(report):
         holds = {True: "yes", False: "**no**", None: "not measured"}[c["holds"]]
         lines.append(f"| `{name}` | {_short(c)} | {_paper(c['paper'])} | {holds} |")
     if len(report.get("rounds", [])) > 1:
-        lines += ["", "| round | ranked sets | RM held-out acc. | RM gold-order acc. | RM evaluated on | PPO held-out gold: greedy | "
-                  "sampled (SFT) | PPO − SFT [95 % CI]: greedy | sampled |", "|---:|---:|---:|---:|---|---:|---:|---|---|"]
-        lines += [f"| {x['round']} | {x['comparisons']} | {x['rm_heldout_accuracy']:.3f} | {x['rm_gold_strict']:.3f} | "
+        lines += ["", "| round | ranked sets | RM held-out fold acc. | RM held-out group acc. | RM gold-order acc. | "
+                  "RM evaluated on | PPO held-out gold: greedy | sampled (SFT) | PPO − SFT [95 % CI]: greedy | sampled |",
+                  "|---:|---:|---:|---:|---:|---|---:|---:|---|---|"]
+        lines += [f"| {x['round']} | {x['comparisons']} | {_acc(x.get('rm_fold_accuracy'))} | {x['rm_heldout_accuracy']:.3f} | "
+                  f"{x['rm_gold_strict']:.3f} | "
                   f"{x['rm_evaluated_on']} | {x['ppo_test_gold']:+.3f} | {x['ppo_test_gold_sampled']:+.3f} "
                   f"({x['sft_test_gold_sampled']:+.3f}) | {format_gain(x.get('gain_greedy'))} | {format_gain(x.get('gain_sampled'))} |"
                   for x in report["rounds"]]
     lines += ["", f"Greedy decoding instead: PPO-ptx vs SFT of its size {_wci(g['ppo_beats_sft'])}, vs the largest "
                   f"GPT-prompted {_wci(g['beats_prompted_large'])}. Evaluation took {report['seconds']:.0f} s."]
     return "\n".join(lines)
+
+
+def _acc(x):
+    return "—" if x is None else f"{x:.3f}"
 
 
 def format_gain(d):
@@ -207,6 +213,10 @@ def _paper(paper):
 def _short(c):
     """A claim's value in one table cell."""
     v = c["value"]
+    if "measured_on" in c:  # the RM's held-out accuracy, beside the training labelers'
+        who = "held-out fold" if c["measured_on"] == "fold_labelers" else "held-out group"
+        return (f"{who} {v:.3f} [{c['ci95'][0]:.3f}, {c['ci95'][1]:.3f}]; training labelers {c['train_labelers']:.3f}"
+                + (f"; §3.4 group {c['heldout_labelers']:.3f}" if c["measured_on"] == "fold_labelers" else ""))
     if "ci95" in c and isinstance(v, float):
         return f"{v:.3f} [{c['ci95'][0]:.3f}, {c['ci95'][1]:.3f}]"
     if "baseline_value" in c:

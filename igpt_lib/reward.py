@@ -86,7 +86,7 @@ def set_rewards(model, tokenizer, rows, max_length, ids=None, share_prompt=True)
     `ids`: the rows' `set_ids`, when they are tokenized already."""
     ids = set_ids(tokenizer, rows, max_length) if ids is None else ids
     if share_prompt and not getattr(model, "is_activation_checkpointing", False):  # checkpointing drops the cache
-        flat = score_shared(model, tokenizer, ids)                                  # (Σ K_i,)
+        flat = score_shared(model, tokenizer, ids, len(ids), sum(map(len, ids)))   # (Σ K_i,): passes cut by length only
     else:
         flat = score_ids(model, tokenizer, [x for row in ids for x in row])         # (Σ K_i,)
     ks = [len(r["responses"]) for r in rows]
@@ -97,6 +97,23 @@ def set_rewards(model, tokenizer, rows, max_length, ids=None, share_prompt=True)
 
 
 SHARED_SETS = 32  # sets per forward pass in `score_shared`
+PASS_TOKENS = 128  # what one more forward pass costs, in padded tokens (`length_chunks`; cpu RM, docs item 25)
+
+
+def length_chunks(lengths, max_rows, pass_tokens=PASS_TOKENS):
+    """Indices sorted by length, cut into chunks of at most `max_rows` that pad little: a chunk
+    grows while its padding (rows × longest − Σ lengths) stays within `pass_tokens`, the cost of
+    the extra forward pass that cutting would start. One long response no longer pads a pass of
+    short ones."""
+    chunks, real = [], 0
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        n = len(chunks[-1]) if chunks else 0
+        if not n or n >= max_rows or (n + 1) * lengths[i] - real - lengths[i] > pass_tokens:
+            chunks.append([])
+            real = 0
+        chunks[-1].append(i)
+        real += lengths[i]
+    return chunks
 
 
 def score_shared(model, tokenizer, ids, sets_per_pass=SHARED_SETS, rows_per_pass=SCORE_ROWS):
@@ -105,9 +122,17 @@ def score_shared(model, tokenizer, ids, sets_per_pass=SHARED_SETS, rows_per_pass
     from the prefix's KV cache: the same scores, for fewer token forwards when prompts are long
     and responses short (the cpu world: prompts ~15 tokens, responses ~4, a quarter of them
     repeated within their set). Differentiable, so training uses it (§3.5's one batch element
-    per prompt, taken one step further: the prompt is read once too)."""
-    return torch.cat([_score_shared_pass(model, tokenizer, ids[i:i + sets_per_pass], rows_per_pass)
-                      for i in range(0, len(ids), sets_per_pass)])
+    per prompt, taken one step further: the prompt is read once too). Sets of similar prefix
+    length share a pass, and responses of similar length (`length_chunks`)."""
+    uniq = [list(dict.fromkeys(map(tuple, seqs))) for seqs in ids]             # distinct sequences per set
+    cut = [common_prefix(u) for u in uniq]
+    first = np.cumsum([0] + [len(seqs) for seqs in ids])
+    groups = length_chunks(cut, sets_per_pass)
+    parts = [_score_shared_pass(model, tokenizer, [ids[b] for b in g], [uniq[b] for b in g], [cut[b] for b in g],
+                                rows_per_pass) for g in groups]
+    place = torch.tensor([j for g in groups for b in g for j in range(first[b], first[b + 1])])
+    out = torch.empty(len(place), device=parts[0].device, dtype=parts[0].dtype)
+    return out.index_put((place.to(out.device),), torch.cat(parts))             # back to the input order
 
 
 def common_prefix(seqs):
@@ -118,11 +143,9 @@ def common_prefix(seqs):
     return n
 
 
-def _score_shared_pass(model, tokenizer, ids, rows_per_pass):
-    uniq = [list(dict.fromkeys(map(tuple, seqs))) for seqs in ids]            # distinct sequences per set
+def _score_shared_pass(model, tokenizer, ids, uniq, cut, rows_per_pass):
     first = np.cumsum([0] + [len(u) for u in uniq])
     index = [int(first[b]) + uniq[b].index(tuple(s)) for b, seqs in enumerate(ids) for s in seqs]
-    cut = [common_prefix(u) for u in uniq]
     if min(cut) == 0:  # a set with nothing shared: no cache row to read from
         return score_ids(model, tokenizer, [list(s) for u in uniq for s in u])[torch.tensor(index)]
     dev, pad = model.device, tokenizer.pad_token_id
@@ -136,16 +159,16 @@ def _score_shared_pass(model, tokenizer, ids, rows_per_pass):
     layers = [(k, v) for k, v, *_ in cache]                                     # (B, heads, P, d) each
     owner = [b for b, u in enumerate(uniq) for _ in u]                            # the set of each distinct row
     rest = [s[c:] for u, c in zip(uniq, cut) for s in u]
-    order = sorted(range(len(rest)), key=lambda i: len(rest[i]))                  # similar lengths share a pass
+    chunks = length_chunks([len(r) for r in rest], rows_per_pass)                 # similar lengths share a pass
     parts = []
-    for start in range(0, len(order), rows_per_pass):
-        rows = order[start:start + rows_per_pass]
+    for rows in chunks:
         sets = torch.tensor([owner[i] for i in rows], device=dev)
         rest_ids, rest_mask = padded([rest[i] for i in rows])                     # (n, S)
         positions = torch.tensor(cut, device=dev)[sets, None] + torch.arange(rest_ids.shape[1], device=dev)
         cached = DynamicCache([(k.index_select(0, sets), v.index_select(0, sets)) for k, v in layers])  # (n, ..)
         parts.append(model(input_ids=rest_ids, attention_mask=torch.cat([prefix_mask[sets], rest_mask], 1),
                            position_ids=positions, past_key_values=cached).logits.squeeze(-1))       # (n,)
+    order = [i for rows in chunks for i in rows]
     inverse = torch.empty(len(order), dtype=torch.long)
     inverse[torch.tensor(order)] = torch.arange(len(order))                       # distinct row -> its place in parts
     return torch.cat(parts)[inverse[torch.tensor(index)].to(dev)]
@@ -354,8 +377,9 @@ def fit_reward_model(preset, out, comps, rm_dir, resume=False, log=print, progre
     write_jsonl(rm_dir / "train_log.jsonl", logs)
     _margin_figure(margins, out, figure)
     shutil.rmtree(ckpt, ignore_errors=True)  # the stage's outputs are complete
+    fold = f", training labelers held out {report['fold_labelers']['accuracy']:.3f}" if "fold_labelers" in report else ""
     log(f"rm: accuracy on validation comparisons: training labelers "
-        f"{report['train_labelers']['accuracy']:.3f}, held-out labelers {report['heldout_labelers']['accuracy']:.3f} "
+        f"{report['train_labelers']['accuracy']:.3f}{fold}, held-out labelers {report['heldout_labelers']['accuracy']:.3f} "
         f"(the gold itself: {report['gold_vs_labelers']['train_labelers']:.3f} / "
         f"{report['gold_vs_labelers']['heldout_labelers']:.3f}), gold order {report['gold_strict']['accuracy']:.3f}; "
         f"demo mean {before:+.3f} -> {after:+.4f}")
@@ -363,11 +387,15 @@ def fit_reward_model(preset, out, comps, rm_dir, resume=False, log=print, progre
 
 
 def validation_accuracies(val_scores, comps):
-    """The stage's three accuracies of the RM's scores of the validation sets: against the
-    training labeler's ranks, the held-out labeler's ranks of the same sets, and the gold order."""
-    return {"train_labelers": evaluate(val_scores, comps["val"]),
-            "heldout_labelers": evaluate(val_scores, comps["heldout"]),
-            "gold_strict": evaluate(val_scores, comps["val"], by_gold=True)}
+    """The stage's accuracies of the RM's scores of the validation sets: against the training
+    labeler's ranks, the held-out labeler's ranks of the same sets (§3.4's group), the gold order
+    and, where the run has a labeler fold, the fold labeler's ranks (§4.1's 69.6 %)."""
+    report = {"train_labelers": evaluate(val_scores, comps["val"]),
+              "heldout_labelers": evaluate(val_scores, comps["heldout"]),
+              "gold_strict": evaluate(val_scores, comps["val"], by_gold=True)}
+    if "fold" in comps:  # §4.1's held-out measurement: training labelers whose labels the RM never saw
+        report["fold_labelers"] = evaluate(val_scores, comps["fold"])
+    return report
 
 
 def gold_ceiling(comps):
@@ -377,8 +405,8 @@ def gold_ceiling(comps):
     gold's parts, world/labelers.py, leave an RM room above it). The paper's nearest yardstick is labeler
     agreement, 72.6 % / 77.3 % (§3.4), against its RM's 72.4 % / 69.6 % (§4.1)."""
     gold = [[gold_score(r, y) for y in r["responses"]] for r in comps["val"]]
-    return {"train_labelers": evaluate(gold, comps["val"])["accuracy"],
-            "heldout_labelers": evaluate(gold, comps["heldout"])["accuracy"]}
+    return {f"{name}_labelers": evaluate(gold, comps[split])["accuracy"]
+            for name, split in (("train", "val"), ("heldout", "heldout"), ("fold", "fold")) if split in comps}
 
 
 def _labelers_vs_gold(rows):

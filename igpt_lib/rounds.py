@@ -27,14 +27,14 @@ def policy_of(out, r):
 
 def run_round(preset, out, r, log=print, progress=True):
     """Round r ≥ 1 (rounds before it must exist): comparisons → RM → PPO; returns its summary."""
-    from .comparisons import collect
+    from .comparisons import SPLITS, collect, comparison_files
     from .data import load_comparison_rows, load_prompts, write_jsonl
     from .models import load_tokenizer
     from .ppo_trainer import run_ppo
     from .reward import fit_reward_model
     out, here, cfg = Path(out), round_dir(out, r), preset.rounds
-    wdata, files = out / "world" / "data", {s: round_dir(out, r) / f"comparisons.{s}.jsonl" for s in ("train", "val", "heldout")}
-    if not all(f.exists() for f in files.values()):
+    wdata, files = out / "world" / "data", comparison_files(round_dir(out, r))
+    if not all(files[s].exists() for s in SPLITS):
         log(f"round {r}: sampling comparisons from {policy_of(out, r - 1).relative_to(out)}")
         rm_cfg = replace(preset.rm, sets_per_prompt=cfg.sets_per_prompt, seed=preset.rm.seed + r)
         new = collect({"ppo": policy_of(out, r - 1)}, load_tokenizer(out / "sft" / preset.ppo.policy),
@@ -42,11 +42,11 @@ def run_round(preset, out, r, log=print, progress=True):
                       wdata / "labelers.json", rm_cfg, progress)
         for split, rows in new.items():
             write_jsonl(files[split], rows)
-    new = {s: load_comparison_rows(f) for s, f in files.items()}
+    new = {s: load_comparison_rows(f) for s, f in files.items() if f.exists()}
     earlier = [out / "rm" / "comparisons.train.jsonl"] + [round_dir(out, k) / "comparisons.train.jsonl" for k in range(1, r)]
     train = [row for path in earlier for row in load_comparison_rows(path)] + new["train"]
     if not (here / "rm" / "metrics.json").exists():
-        fit_reward_model(preset, out, {"train": train, "val": new["val"], "heldout": new["heldout"]}, here / "rm",
+        fit_reward_model(preset, out, {**new, "train": train}, here / "rm",
                          resume=True, log=log, progress=progress, figure=f"rm_margins_round{r}")
     if not (here / "ppo" / "summary.json").exists():
         run_ppo(preset, out, iterations=cfg.ppo_iterations, name=f"rounds/round{r}/ppo", init=policy_of(out, r - 1),
@@ -62,6 +62,7 @@ def summary(out, r):
     ppo = json.loads(policy_of(out, r).joinpath("summary.json").read_text())
     return {"round": r, "comparisons": rm["train_prompts"],
             "rm_heldout_accuracy": round(rm["heldout_labelers"]["accuracy"], 4),
+            "rm_fold_accuracy": round(rm["fold_labelers"]["accuracy"], 4) if "fold_labelers" in rm else None,
             "rm_gold_strict": round(rm["gold_strict"]["accuracy"], 4),
             "rm_evaluated_on": "SFT samples" if r == 0 else f"round {r - 1} PPO samples",
             "ppo_test_gold": round(ppo["test_gold"]["ppo"]["mean"], 4),

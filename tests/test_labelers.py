@@ -82,3 +82,16 @@ def test_panel_recalibrates_its_noise_on_the_sets_it_will_label():
                                                                     np.random.default_rng(0))
     measured = AgreementProblem(rows, near_equal, panel.labelers, np.random.default_rng(9)).agreement(panel.sigma)
     assert abs(measured - 0.726) < 0.03
+
+
+def test_a_fold_of_the_training_labelers_splits_off_with_their_noise():
+    """§4.1: one of five groups of training labelers is held out of the RM's training sets."""
+    from igpt_lib.world.labelers import Panel
+    panel = Panel.load(REPO / "data" / "labelers.json")
+    rest, fold = panel.fold(5)
+    ids = [lab.labeler_id for lab in panel.labelers]
+    assert [lab.labeler_id for lab in fold.labelers] == ids[-8:] and len(rest.labelers) == 32   # 40 labelers
+    assert rest.sigma == fold.sigma == panel.sigma
+    assert len(Panel(panel.labelers[:3], 1.0).fold(5)[1].labelers) == 1   # at least one
+    with pytest.raises(ValueError, match="cannot spare"):
+        Panel(panel.labelers[:1], 1.0).fold(5)

@@ -269,7 +269,10 @@ def test_sft_heldout_scores_are_generated_once_and_equal_a_fresh_judgement(smoke
         ppo.get_output_embeddings().weight.mul_(1.5)                  # a different policy than its SFT start
     (folder / "heldout_scores.json").unlink(missing_ok=True)
     first = evaluate_ppo(preset, smoke_rm, sft, ppo, tok, cfg)
-    fresh = evaluation.heldout_gold(smoke_rm, {"sft": sft, "ppo": ppo}, tok, preset.world.eval_prompts,
+    from igpt_lib.data import read_jsonl
+    every = len(read_jsonl(smoke_rm / "world" / "data" / "prompts.test.jsonl"))
+    assert first["test_gold"]["prompts"] == every > preset.world.eval_prompts   # all the world's test prompts
+    fresh = evaluation.heldout_gold(smoke_rm, {"sft": sft, "ppo": ppo}, tok, every,
                                     cfg.max_new_tokens, temperature=1.0, samples=4, seed=cfg.seed)
     assert first["test_gold_sampled"] == fresh                       # the cached path judges exactly as before
     assert len(json.loads((folder / "heldout_scores.json").read_text())) == 2   # greedy and sampled

@@ -116,10 +116,10 @@ def test_rm_stage_on_the_smoke_world(smoke_world, tmp_path):
     rm = AutoModelForSequenceClassification.from_pretrained(run / "rm")
     assert rm.config.num_labels == 1 and (run / "rm" / "model.safetensors").exists()
     metrics = json.loads((run / "rm" / "metrics.json").read_text())
-    for key in ("train_labelers", "heldout_labelers", "gold_strict"):
+    for key in ("train_labelers", "heldout_labelers", "gold_strict", "fold_labelers"):
         assert 0 <= metrics[key]["accuracy"] <= 1 and metrics[key]["by_task"]
     assert abs(metrics["demo_mean_after"]) < 1e-3
-    assert set(metrics["gold_vs_labelers"]) == {"train_labelers", "heldout_labelers"}
+    assert set(metrics["gold_vs_labelers"]) == {"train_labelers", "heldout_labelers", "fold_labelers"}
     assert all(0 <= x <= 1 for x in metrics["gold_vs_labelers"].values())
     train = D.load_comparison_rows(run / "rm" / "comparisons.train.jsonl")
     val = D.load_comparison_rows(run / "rm" / "comparisons.val.jsonl")
@@ -127,6 +127,11 @@ def test_rm_stage_on_the_smoke_world(smoke_world, tmp_path):
     assert not {r["user_id"] for r in train} & {r["user_id"] for r in val}   # split by user
     assert all(r["labeler_id"].startswith("L") for r in val) and all(r["labeler_id"].startswith("H") for r in held)
     assert [r["responses"] for r in val] == [r["responses"] for r in held]   # same sets, two labelers
+    # §4.1: a fifth of the training labelers (smoke: 2 of 12) rank the same sets and label no training set
+    fold = D.load_comparison_rows(run / "rm" / "comparisons.fold.jsonl")
+    assert [r["responses"] for r in fold] == [r["responses"] for r in val]
+    fold_ids = {r["labeler_id"] for r in fold}
+    assert fold_ids <= {"L10", "L11"} and not fold_ids & {r["labeler_id"] for r in train + val}
     for r in train:
         assert 2 <= len(r["responses"]) <= 4 and len(r["policies"]) == len(r["responses"])
         for i, a in enumerate(r["responses"]):
@@ -193,3 +198,42 @@ def test_a_nan_loss_later_on_keeps_the_last_good_state(smoke_world, tmp_path, mo
     _, values = load_state(tmp_path / "ckpt" / "step-000002", {"rm": saved}, {})
     assert values["step"] == 2 and len(values["logs"]) == 2
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), saved.state_dict().values()))
+
+
+def test_the_held_out_claim_reads_the_fold_where_the_run_has_one(tmp_path):
+    """§4.1's 69.6 % is the fold measurement; runs from before the fold are judged on the group."""
+    from igpt_lib.claims import _rm_accuracy
+    (tmp_path / "rm").mkdir()
+    acc = lambda a, lo, hi: {"accuracy": a, "ci95": [lo, hi]}  # noqa: E731
+    metrics = {"train_labelers": acc(0.66, 0.645, 0.675), "heldout_labelers": acc(0.69, 0.68, 0.70),
+               "gold_strict": acc(0.8, 0.79, 0.81)}
+    (tmp_path / "rm" / "metrics.json").write_text(json.dumps(metrics))
+    old = _rm_accuracy(tmp_path)
+    assert old["measured_on"] == "heldout_labelers" and old["holds"] is False   # above the training CI
+    (tmp_path / "rm" / "metrics.json").write_text(json.dumps({**metrics, "fold_labelers": acc(0.655, 0.64, 0.67)}))
+    new = _rm_accuracy(tmp_path)
+    assert new["measured_on"] == "fold_labelers" and new["value"] == 0.655 and new["holds"] is True
+    assert new["heldout_labelers"] == 0.69
+
+
+def test_comparisons_of_a_run_from_before_the_fold_are_kept(smoke_world, tmp_path, monkeypatch):
+    from igpt_lib import comparisons
+    from igpt_lib.config import PRESETS
+    out, _ = smoke_world
+    run = tmp_path / "run"
+    (run / "rm").mkdir(parents=True)
+    rows = D.load_comparison_rows(out / "world" / "data" / "comparisons.train.jsonl")[:3]
+    for split in ("train", "val", "heldout"):
+        D.write_jsonl(run / "rm" / f"comparisons.{split}.jsonl", rows)
+    monkeypatch.setattr(comparisons, "sample_comparisons", lambda *a, **kw: pytest.fail("resampled"))
+    comps = comparisons.ensure_comparisons(PRESETS["smoke"], run, log=lambda *a: None)
+    assert set(comps) == {"train", "val", "heldout"} and len(comps["val"]) == 3
+
+
+def test_length_chunks_cut_where_padding_would_cost_more_than_a_pass():
+    from igpt_lib.reward import length_chunks
+    lengths = [3, 20, 3, 4, 3, 21]
+    assert length_chunks(lengths, 8, pass_tokens=4) == [[0, 2, 4, 3], [1, 5]]     # sorted by length
+    assert length_chunks(lengths, 8, pass_tokens=1000) == [[0, 2, 4, 3, 1, 5]]    # padding is cheap: one pass
+    assert length_chunks(lengths, 2, pass_tokens=1000) == [[0, 2], [4, 3], [1, 5]]  # at most max_rows
+    assert sorted(i for c in length_chunks(lengths, 3, 0) for i in c) == list(range(6))

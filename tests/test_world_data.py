@@ -56,13 +56,8 @@ def test_rm_scale_adds_rm_prompts_of_new_users_and_changes_nothing_else():
     old, new = a["prompts.rm"], b["prompts.rm"]
     assert len(old) == small.n_prompts("rm") and len(new) == more.n_rm_prompts() == round(33_000 / more.rm_scale)
     assert new[:len(old)] == old
-    added = new[len(old):]
-    assert all(r["user_id"].startswith("r") for r in added)
-    assert not {r["user_id"] for r in added} & {r["user_id"] for rows in a.values() for r in rows}
-    texts = [r["prompt"] for r in added]
-    assert len(set(texts)) == len(texts) and not set(texts) & {r["prompt"] for rows in a.values() for r in rows}
-    assert len({r["prompt_id"] for r in new}) == len(new)
-    assert {r["task"] for r in added} == {r["task"] for r in old}
+    _new_users_only(new, len(old), a, "r")
+    assert {r["task"] for r in new[len(old):]} == {r["task"] for r in old}
     with pytest.raises(ValueError, match="rm_scale only adds RM prompts"):
         make_datasets(replace(small, rm_scale=small.scale * 2))
 
@@ -118,3 +113,31 @@ def test_loader_errors_name_file_line_and_field(tmp_path):
     path.write_text("{not json\n")
     with pytest.raises(D.DataError, match=r":1: invalid JSON"):
         D.read_jsonl(path)
+
+
+def test_test_prompts_adds_held_out_prompts_of_new_users_and_changes_nothing_else():
+    """WorldConfig.test_prompts: more held-out test prompts (narrower CIs), from new held-out users
+    drawn after the split; no other file changes, and no text repeats another prompt of the world."""
+    small = get_preset("smoke").world
+    more = replace(small, rm_scale=small.scale // 4, test_prompts=300)
+    a, b = make_datasets(replace(more, test_prompts=None))[0], make_datasets(more)[0]
+    assert {k for k in a if json.dumps(a[k]) != json.dumps(b[k])} == {"prompts.test"}
+    old, new = a["prompts.test"], b["prompts.test"]
+    assert len(new) == 300 > len(old) and new[:len(old)] == old
+    _new_users_only(new, len(old), a, "t")
+    assert len(make_datasets(replace(small, test_prompts=10))[0]["prompts.test"]) == len(old)  # never fewer
+
+
+def test_the_cpu_world_has_its_test_prompts(committed):
+    assert len(committed["prompts.test"]) == CPU.test_prompts == 2000
+
+
+def _new_users_only(rows, start, world, prefix):
+    """rows[start:] come from new users (ids `prefix`...) of no file of `world`, with texts that
+    repeat nothing in it nor each other; every prompt id of `rows` is unique."""
+    added = rows[start:]
+    assert all(r["user_id"].startswith(prefix) for r in added)
+    assert not {r["user_id"] for r in added} & {r["user_id"] for file in world.values() for r in file}
+    texts = [r["prompt"] for r in added]
+    assert len(set(texts)) == len(texts) and not set(texts) & {r["prompt"] for file in world.values() for r in file}
+    assert len({r["prompt_id"] for r in rows}) == len(rows)

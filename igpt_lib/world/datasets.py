@@ -12,7 +12,7 @@ import numpy as np
 
 from .candidates import candidates
 from .labelers import AgreementProblem, calibrate_sigma, label, population
-from .prompts import make_prompts, more_rm_prompts
+from .prompts import make_prompts, more_rm_prompts, more_test_prompts
 from .tasks import TASKS
 
 PROMPT_FIELDS = ("prompt_id", "prompt", "user_id", "task", "kind", "meta")
@@ -60,6 +60,7 @@ def make_datasets(cfg):
     train_l = [lab for lab in labelers if lab.group == "train"]
     held_l = [lab for lab in labelers if lab.group == "heldout"]
     by_stage = {s: [r for r in prompts["train"] if r["stage"] == s] for s in ("sft", "rm", "ppo")}
+    more_rm = more_rm_prompts(cfg, prompts)
 
     def demos(rows):
         return [{**_prompt(r), "response": TASKS[r["task"]].demonstrate(r["meta"], rng),
@@ -68,10 +69,10 @@ def make_datasets(cfg):
     data = {
         "demonstrations.train": demos(by_stage["sft"]),
         "demonstrations.val": demos(prompts["val"]),
-        "prompts.rm": [_prompt(r) for r in by_stage["rm"] + more_rm_prompts(cfg, prompts)],
+        "prompts.rm": [_prompt(r) for r in by_stage["rm"] + more_rm],
         "prompts.ppo": [_prompt(r) for r in by_stage["ppo"]],
         "prompts.val": [_prompt(r) for r in prompts["val"]],
-        "prompts.test": [_prompt(r) for r in prompts["test"]],
+        "prompts.test": [_prompt(r) for r in prompts["test"] + more_test_prompts(cfg, prompts, more_rm)],
         "comparisons.train": rank_sets(by_stage["rm"], train_l, sigma["train"], cfg, rng, nprng),
         "comparisons.val": rank_sets(prompts["val"], train_l, sigma["train"], cfg, rng, nprng),
         "comparisons.heldout": rank_sets(prompts["test"], held_l, sigma["heldout"], cfg, rng, nprng),

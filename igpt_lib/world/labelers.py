@@ -135,6 +135,14 @@ class Panel:
         """The same labelers with their noise re-calibrated to `target` agreement on these sets."""
         return Panel(self.labelers, calibrate_sigma(AgreementProblem(rows, responses, self.labelers, rng), target))
 
+    def fold(self, folds):
+        """(the rest, one fold): the last 1/`folds` of the members (at least one) split off with
+        the same noise, as the paper held out one of five groups of its training labelers (§4.1)."""
+        n = max(1, len(self.labelers) // folds)
+        if n >= len(self.labelers):
+            raise ValueError(f"{len(self.labelers)} labelers cannot spare a fold of {n} (folds = {folds})")
+        return Panel(self.labelers[:-n], self.sigma), Panel(self.labelers[-n:], self.sigma)
+
     def label(self, row, responses, rng):
         """Likert, flags and ranks (0 = best) of `responses` from one random member."""
         labeler = self.labelers[int(rng.integers(len(self.labelers)))]

@@ -108,18 +108,36 @@ def more_rm_prompts(cfg, prompts, n=None):
     n = cfg.n_rm_prompts() - cfg.n_prompts("rm") if n is None else n
     if n < 0:
         raise ValueError(f"WorldConfig.rm_scale = {cfg.rm_scale} > scale = {cfg.scale}: rm_scale only adds RM prompts")
-    rng, rows, draw, before = random.Random(cfg.seed + 3), [], 0, 0  # + 1: labelers, + 2: corpus
     taken = {r["prompt"] for split in prompts.values() for r in split}
+    return [{**row, "stage": "rm", "prompt_id": f"train-{len(prompts['train']) + i:05d}"}
+            for i, row in enumerate(_new_users_prompts(cfg, n, taken, cfg.seed + 3, "r", "rm_scale"))]
+
+
+def more_test_prompts(cfg, prompts, taken_too=()):
+    """Held-out test prompts beyond the split's, up to `cfg.test_prompts` in all: from new held-out
+    users (ids t0-0000, ...) drawn with their own seed after the split, so no other prompt changes;
+    none repeats a prompt text of `prompts`, of `taken_too` (the extra RM prompts) or of each other.
+    More test prompts narrow the CIs of every held-out comparison (PPO − SFT: docs item 40)."""
+    n = max(0, (cfg.test_prompts or 0) - len(prompts["test"]))
+    taken = {r["prompt"] for split in prompts.values() for r in split} | {r["prompt"] for r in taken_too}
+    return [{**row, "prompt_id": f"test-{len(prompts['test']) + i:05d}"}
+            for i, row in enumerate(_new_users_prompts(cfg, n, taken, cfg.seed + 4, "t", "test_prompts"))]
+
+
+def _new_users_prompts(cfg, n, taken, seed, prefix, field):
+    """`n` prompts of new users (ids {prefix}0-0000, ...), none of whose texts is in `taken`."""
+    rng, rows, draw, before = random.Random(seed), [], 0, 0  # seed + 1: labelers, + 2: corpus
+    taken = set(taken)
     while len(rows) < n:  # more users while repeated texts leave it short
         if draw and len(rows) == before:
-            raise ValueError(f"WorldConfig.rm_scale = {cfg.rm_scale}: the tasks' prompt texts ran out "
-                             f"after {len(rows)} new RM prompts of {n}")
+            raise ValueError(f"WorldConfig.{field} = {getattr(cfg, field)}: the tasks' prompt texts ran out "
+                             f"after {len(rows)} new prompts of {n}")
         draw, before = draw + 1, len(rows)
-        for user in make_users(n - len(rows), cfg, rng, prefix=f"r{draw - 1}-"):
+        for user in make_users(n - len(rows), cfg, rng, prefix=f"{prefix}{draw - 1}-"):
             for row in user_prompts(user, cfg, rng):
                 if row["prompt"] not in taken and len(rows) < n:
                     taken.add(row["prompt"])
-                    rows.append({**row, "stage": "rm", "prompt_id": f"train-{len(prompts['train']) + len(rows):05d}"})
+                    rows.append(row)
     return rows
 
 
