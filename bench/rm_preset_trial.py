@@ -48,7 +48,8 @@ def summary(out):
     """What the trial measured: stage seconds, the RM's accuracies, each PPO run's held-out gains."""
     rm = json.loads((out / "rm" / "metrics.json").read_text())
     result = {"stages": json.loads((out / "stages.json").read_text()), "train_sets": rm["train_prompts"],
-              "rm": {k: round(rm[k]["accuracy"], 4) for k in ("train_labelers", "heldout_labelers", "gold_strict")},
+              "rm": {k: round(rm[k]["accuracy"], 4) for k in ("train_labelers", "fold_labelers", "heldout_labelers",
+                                                                 "gold_strict") if k in rm},
               "ppo": {}}
     for name in [n for n in ("ppo", "ppo_ptx", "ppo_beta0") if (out / n / "summary.json").exists()]:
         s = json.loads((out / name / "summary.json").read_text())
@@ -63,12 +64,15 @@ def table(result):
 
     def gain(t, run, decoding):  # — for a trial run with --rm-only
         return format_gain(t["ppo"].get(run, {}).get(decoding))
+    def fold(t):  # — for a trial from before the labeler fold (item 23)
+        return f"{t['rm']['fold_labelers']:.3f}" if "fold_labelers" in t["rm"] else "—"
     lines = ["| trial (`python bench/rm_preset_trial.py`) | ranked training sets | RM stage | training labelers | "
-             "held-out labelers | gold-strict | held-out gold, PPO − SFT: greedy | sampled, T = 1 | PPO-ptx − SFT: greedy |",
-             "|---|---:|---:|---:|---:|---:|---|---|---|"]
+             "held-out fold | held-out group | gold-strict | held-out gold, PPO − SFT: greedy | sampled, T = 1 | "
+             "PPO-ptx − SFT: greedy |", "|---|---:|---:|---:|---:|---:|---:|---|---|---|"]
     for name, t in result["trials"].items():
         lines.append(f"| {name} (from {t['run']}) | {t['train_sets']:,} | {t['stages']['rm']['seconds']:.0f} s | "
-                     f"{t['rm']['train_labelers']:.3f} | {t['rm']['heldout_labelers']:.3f} | {t['rm']['gold_strict']:.3f} | "
+                     f"{t['rm']['train_labelers']:.3f} | {fold(t)} | {t['rm']['heldout_labelers']:.3f} | "
+                     f"{t['rm']['gold_strict']:.3f} | "
                      f"{gain(t, 'ppo', 'greedy')} | {gain(t, 'ppo', 'sampled')} | {gain(t, 'ppo_ptx', 'greedy')} |")
     return "\n".join(lines)
 
@@ -96,8 +100,10 @@ def main(argv=None):
         reproduce(preset, args.out)
     result = json.loads(args.results.read_text()) if args.results.exists() else {}
     result["machine"] = machine()
-    result.setdefault("trials", {})[f"rm_scale={args.rm_scale}, sets={args.sets_per_prompt}"] = {
-        "run": run_label(args.run, REPO), "out": run_label(args.out, REPO), "preset": args.preset, **summary(args.out)}
+    found = summary(args.out)
+    name = f"rm_scale={args.rm_scale}, sets={args.sets_per_prompt}" + (", labeler fold" if "fold_labelers" in found["rm"] else "")
+    result.setdefault("trials", {})[name] = {
+        "run": run_label(args.run, REPO), "out": run_label(args.out, REPO), "preset": args.preset, **found}
     write_result(args.results, result)
     return result
 

@@ -35,6 +35,7 @@ from bench.common import docs_or_main, machine, run_label, write_result  # noqa:
 
 RESULTS = REPO / "bench" / "results" / "rm_seeds.json"
 METRICS = ("train_labelers", "heldout_labelers", "gold_strict")
+FOLD = "fold_labelers"  # runs sampled with the labeler fold (docs item 23) measure it too
 
 
 def likert_ties(row):
@@ -155,7 +156,7 @@ def start_score(run, cfg, base):
 def summary(per_seed):
     """mean / sd / min / max of each metric over seeds, and per-task means of gold-strict accuracy."""
     out = {}
-    for m in METRICS:
+    for m in METRICS + ((FOLD,) if all(FOLD in r for r in per_seed.values()) else ()):
         values = [r[m] for r in per_seed.values()]
         out[m] = {"mean": round(statistics.mean(values), 4),
                   "sd": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0,
@@ -186,8 +187,8 @@ def config_changes(entry):
 def table(result):
     """docs/implementation_details.md: each tag's accuracies over its seeds."""
     lines = ["| comparisons | recipe (`python bench/rm_seeds.py`) | ranked training sets | its SFT start's validation score | "
-             "seeds | training labelers | held-out labelers | gold-strict: mean ± sd (min–max) |",
-             "|---|---|---:|---|---|---|---|---|"]
+             "seeds | training labelers | held-out fold | held-out group | gold-strict: mean ± sd (min–max) |",
+             "|---|---|---:|---|---|---|---|---|---|"]
     for tag, e in result["tags"].items():
         s = e["summary"]
         what = ", ".join([f"{k} = {v}" for k, v in config_changes(e).items()] + (["Likert ties"] if e["likert_ties"] else [])
@@ -200,9 +201,10 @@ def table(result):
                          + ([f"RM from SFT of: {e['rm_base']['how']}"] if e.get("rm_base") else [])) \
             or "the stage's own"
         score = f"{e['start_sft_score']:+.3f}" if e.get("start_sft_score") is not None else "—"
+        fold = f"{s[FOLD]['mean']:.3f}" if FOLD in s else "—"
         lines.append(f"| {e.get('comparisons', 'earlier run')} | `{tag}`: {what} | {e['train_sets']:,} | {score} | "
                      f"{', '.join(e['seeds'])} | "
-                     f"{s['train_labelers']['mean']:.3f} | "
+                     f"{s['train_labelers']['mean']:.3f} | {fold} | "
                      f"{s['heldout_labelers']['mean']:.3f} | {s['gold_strict']['mean']:.3f} "
                      + (f"± {s['gold_strict']['sd']:.3f} ({s['gold_strict']['min']:.3f}–{s['gold_strict']['max']:.3f}) |"
                         if len(e["seeds"]) > 1 else "(one seed) |"))
@@ -261,16 +263,16 @@ def main(argv=None):
     ap.add_argument("--gold-labels", action="store_true", help="train on the gold order of the same sets")
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
-    from igpt_lib.comparisons import comparisons_digest
+    from igpt_lib.comparisons import SPLITS, comparison_files, comparisons_digest
     from igpt_lib.config import get_preset
     from igpt_lib.data import load_comparison_rows
     from igpt_lib.utils import quiet_transformers
     quiet_transformers()
-    files = {s: args.run / "rm" / f"comparisons.{s}.jsonl" for s in ("train", "val", "heldout")}
-    if missing := [str(f) for f in files.values() if not f.exists()]:
+    files = comparison_files(args.run / "rm")
+    if missing := [str(files[s]) for s in SPLITS if not files[s].exists()]:
         sys.exit(f"bench/rm_seeds.py: {missing[0]} not found: run `python -m igpt_lib rm --preset {args.preset} "
                  f"--out {args.run}` first")
-    comps = {s: load_comparison_rows(f) for s, f in files.items()}
+    comps = {s: load_comparison_rows(f) for s, f in files.items() if f.exists()}  # "fold" where the run has one
     if args.likert_ties:
         comps["train"] = [likert_ties(r) for r in comps["train"]]
     if args.sets:  # comparisons.train holds the run's sets_per_prompt rounds, one after the other
@@ -290,7 +292,8 @@ def main(argv=None):
     per_seed, base = {}, rm_base(args.sft_model)
     for seed in args.seeds:
         per_seed[str(seed)] = one_seed(args.run, comps, cfg, seed, args.sft_model)
-        print(f"{args.tag} seed {seed}: " + ", ".join(f"{m} {per_seed[str(seed)][m]:.3f}" for m in METRICS)
+        print(f"{args.tag} seed {seed}: " + ", ".join(f"{m} {per_seed[str(seed)][m]:.3f}"
+                                                      for m in METRICS + (FOLD,) if m in per_seed[str(seed)])
               + f" ({per_seed[str(seed)]['seconds']:.0f} s)")
     result = json.loads(args.results.read_text()) if args.results.exists() else {}
     result["machine"] = machine()
@@ -304,7 +307,7 @@ def main(argv=None):
         "comparisons": comparisons_digest(args.run / "rm"), "rm_base": base,
         "start_sft_score": start_score(args.run, cfg, base),
         "summary": summary(per_seed)}
-    for m in METRICS:
+    for m in [m for m in METRICS + (FOLD,) if m in result["tags"][args.tag]["summary"]]:
         s = result["tags"][args.tag]["summary"][m]
         print(f"{args.tag}: {m} {s['mean']:.3f} ± {s['sd']:.3f} (min {s['min']:.3f}, max {s['max']:.3f})")
     write_result(args.results, result)

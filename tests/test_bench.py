@@ -397,7 +397,10 @@ def test_rm_preset_trial_table_shows_a_dash_where_an_rm_only_trial_ran_no_ppo():
     rm_only = {"run": "runs/x", "train_sets": 16_500, "stages": {"rm": {"seconds": 420.4}}, "ppo": {},
                "rm": {"train_labelers": 0.65, "heldout_labelers": 0.66, "gold_strict": 0.78}}
     row = trial.table({"trials": {"rm_scale=2, sets=1": rm_only}}).splitlines()[-1]
-    assert row == "| rm_scale=2, sets=1 (from runs/x) | 16,500 | 420 s | 0.650 | 0.660 | 0.780 | — | — | — |"
+    assert row == "| rm_scale=2, sets=1 (from runs/x) | 16,500 | 420 s | 0.650 | — | 0.660 | 0.780 | — | — | — |"
+    rm_only["rm"]["fold_labelers"] = 0.64   # a trial with the labeler fold (item 23)
+    row = trial.table({"trials": {"rm_scale=2, sets=1, labeler fold": rm_only}}).splitlines()[-1]
+    assert row == "| rm_scale=2, sets=1, labeler fold (from runs/x) | 16,500 | 420 s | 0.650 | 0.640 | 0.660 | 0.780 | — | — | — |"
 
 
 def test_ppo_select_judges_runs_on_the_validation_prompts_and_skips_beta0(smoke_rm, tmp_path):
