@@ -64,6 +64,7 @@ def table(result):
 
     def gain(t, run, decoding):  # — for a trial run with --rm-only
         return format_gain(t["ppo"].get(run, {}).get(decoding))
+
     def fold(t):  # — for a trial from before the labeler fold (item 23)
         return f"{t['rm']['fold_labelers']:.3f}" if "fold_labelers" in t["rm"] else "—"
     lines = ["| trial (`python bench/rm_preset_trial.py`) | ranked training sets | RM stage | training labelers | "

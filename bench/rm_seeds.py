@@ -8,7 +8,8 @@ recipe change is judged against the spread and not against one run.
 Retrains the run's reward model on its own comparisons (OUT/rm/comparisons.*.jsonl) once per
 seed, exactly as `python -m igpt_lib rm` does (the seed draws the new scalar head and the data
 order; seed 0 is the stage's own run), without the bias shift (accuracies do not depend on it),
-and measures the stage's three accuracies on the same validation sets. `--set` changes
+and measures the stage's accuracies on the same validation sets (with the held-out fold of the
+training labelers where the run has one, docs item 23). `--set` changes
 RewardConfig fields; `--likert-ties` trains on a pair only when its labeler's Likert scores
 differ too (a recipe tried for #4); `--sets N` keeps the first N of the run's ranked sets per
 prompt and `--extra-sets N` samples N more per prompt from the run's SFT family (the stage's

@@ -69,19 +69,26 @@ def collect(policy_dirs, tokenizer, train_rows, val_rows, labelers_path, cfg, pr
 def ensure_comparisons(preset, out, log=print, progress=True):
     """OUT/rm/comparisons.*.jsonl: sampled and ranked once, then reused (a run sampled before
     the labeler fold existed keeps its comparisons and has no "fold")."""
-    from .data import load_comparison_rows, write_jsonl
+    from .data import load_comparison_rows
     rm_dir = Path(out) / "rm"
     files = comparison_files(rm_dir)
     if not all(files[split].exists() for split in SPLITS):
         sizes = preset.rm.sample_sizes or [s.name for s in preset.world.sizes]
         log(f"rm: sampling K = {preset.rm.k_range[0]}..{preset.rm.k_range[1]} responses per prompt "
             f"from SFT {', '.join(sizes)}; simulated labelers rank them")
-        for split, rows in sample_comparisons(preset, out, preset.rm, progress).items():
-            write_jsonl(files[split], rows)
+        write_comparisons(files, sample_comparisons(preset, out, preset.rm, progress))
     return {split: load_comparison_rows(f) for split, f in files.items() if f.exists()}
 
 
 SPLITS = ("train", "val", "heldout")  # every run has these; "fold" since the labeler fold (§4.1)
+
+
+def write_comparisons(files, comps):
+    """Each split to its file, the fold first: a run cut short between files keeps no complete
+    set of the three splits without its fold (it would pass for a run from before the fold)."""
+    from .data import write_jsonl
+    for split in sorted(comps, key=lambda s: s != "fold"):
+        write_jsonl(files[split], comps[split])
 
 
 def comparison_files(folder):

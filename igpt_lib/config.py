@@ -266,9 +266,9 @@ _SMOKE = WorldConfig(scale=256, corpus_tokens=120_000, sizes=SMOKE_SIZES, eval_p
                      n_labelers=12, n_heldout_labelers=4)
 _CPU = WorldConfig(sizes=CPU_SIZES, rm_scale=3, test_prompts=2000)  # 2,000 test prompts (the split gives 404):
 # PPO − SFT's CI ±0.045 at 400 → ~±0.02 (docs item 40). 11,000 RM prompts (33k / 3): the RM is data-limited;
-# docs item 27, gold-strict over 3 seeds: 0.671 ± 0.027 at 1,031 prompts × 3 sets, 0.707 ± 0.011 here, for
+# docs item 27, gold-strict over 3 seeds: 0.671 ± 0.027 at 1,031 prompts × 3 sets, 0.714 ± 0.005 here, for
 # a few more minutes of `make demo` (README Performance, bench/e2e.py); the paper's 33k (rm_scale = 1) took
-# the RM stage alone to 777 s before share_prompt, past the demo's 15 minutes (bench/rm_preset_trial.py, item 27)
+# the RM stage alone to 570 s (held-out fold 0.642, one seed), past the demo's 15 minutes (bench/rm_preset_trial.py)
 _GPU = replace(_CPU, scale=8, rm_scale=None, corpus_tokens=8_000_000, sizes=tuple(
     replace(s, pretrain_tokens=s.pretrain_tokens * 4) for s in CPU_SIZES), eval_prompts=1000)
 

@@ -27,8 +27,8 @@ def policy_of(out, r):
 
 def run_round(preset, out, r, log=print, progress=True):
     """Round r ≥ 1 (rounds before it must exist): comparisons → RM → PPO; returns its summary."""
-    from .comparisons import SPLITS, collect, comparison_files
-    from .data import load_comparison_rows, load_prompts, write_jsonl
+    from .comparisons import SPLITS, collect, comparison_files, write_comparisons
+    from .data import load_comparison_rows, load_prompts
     from .models import load_tokenizer
     from .ppo_trainer import run_ppo
     from .reward import fit_reward_model
@@ -40,8 +40,7 @@ def run_round(preset, out, r, log=print, progress=True):
         new = collect({"ppo": policy_of(out, r - 1)}, load_tokenizer(out / "sft" / preset.ppo.policy),
                       load_prompts(wdata / "prompts.rm.jsonl"), load_prompts(wdata / "prompts.val.jsonl"),
                       wdata / "labelers.json", rm_cfg, progress)
-        for split, rows in new.items():
-            write_jsonl(files[split], rows)
+        write_comparisons(files, new)
     new = {s: load_comparison_rows(f) for s, f in files.items() if f.exists()}
     earlier = [out / "rm" / "comparisons.train.jsonl"] + [round_dir(out, k) / "comparisons.train.jsonl" for k in range(1, r)]
     train = [row for path in earlier for row in load_comparison_rows(path)] + new["train"]

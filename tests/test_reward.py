@@ -237,3 +237,15 @@ def test_length_chunks_cut_where_padding_would_cost_more_than_a_pass():
     assert length_chunks(lengths, 8, pass_tokens=1000) == [[0, 2, 4, 3, 1, 5]]    # padding is cheap: one pass
     assert length_chunks(lengths, 2, pass_tokens=1000) == [[0, 2], [4, 3], [1, 5]]  # at most max_rows
     assert sorted(i for c in length_chunks(lengths, 3, 0) for i in c) == list(range(6))
+
+
+def test_comparisons_are_written_fold_first(tmp_path, monkeypatch):
+    """Cut short between files, a run must not look complete without its fold."""
+    from igpt_lib import comparisons
+    from igpt_lib import data
+    written = []
+    monkeypatch.setattr(data, "write_jsonl", lambda path, rows: written.append(path.name))
+    comps = {s: [] for s in ("train", "val", "heldout", "fold")}
+    comparisons.write_comparisons(comparisons.comparison_files(tmp_path), comps)
+    assert written == ["comparisons.fold.jsonl", "comparisons.train.jsonl", "comparisons.val.jsonl",
+                       "comparisons.heldout.jsonl"]
