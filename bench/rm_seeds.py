@@ -69,15 +69,17 @@ def parse_sets(pairs, cfg):
     return out
 
 
-def one_seed(run, comps, cfg, seed, sft_model=None):
-    """Train from SFT-`cfg.size` (or the folder `sft_model`) with `seed` and evaluate;
+def one_seed(run, comps, cfg, seed, sft_model=None, preset="cpu"):
+    """Train from where the stage starts (`reward.rm_start`: SFT-`cfg.size`, or its base fine-tuned on
+    public NLP questions) or from the folder `sft_model`, with `seed`, and evaluate;
     {metric: accuracy, "by_task": ...}."""
+    from igpt_lib.config import get_preset
     from igpt_lib.models import load_tokenizer
-    from igpt_lib.reward import load_reward_model, score_sets, train_reward_model, validation_accuracies
+    from igpt_lib.reward import load_reward_model, rm_start, score_sets, train_reward_model, validation_accuracies
     from igpt_lib.utils import set_seed
     from igpt_lib.world.pretrain import n_params
     cfg = replace(cfg, seed=seed)
-    start_from = sft_model or run / "sft" / cfg.size
+    start_from = sft_model or rm_start(replace(get_preset(preset), rm=cfg), run)
     tokenizer = load_tokenizer(start_from)
     set_seed(seed)  # as fit_reward_model: the scalar head is drawn from the seed
     model = load_reward_model(start_from)
@@ -147,9 +149,12 @@ def rm_base(sft_model):
 
 
 def start_score(run, cfg, base):
-    """Validation gold score of the SFT model the RM starts from (as the SFT stage chose it), or None."""
+    """Validation gold score of the SFT model the RM starts from (as the SFT stage chose it), or None
+    (None too where it starts from a base model fine-tuned on public NLP questions: no SFT model)."""
     if base is not None:
         return base.get("sft", {}).get("score")
+    if cfg.public_nlp:
+        return None
     path = run / "sft" / "summary.json"
     return json.loads(path.read_text())["models"].get(cfg.size, {}).get("score") if path.exists() else None
 
@@ -292,7 +297,7 @@ def main(argv=None):
     cfg = replace(base, **changes)
     per_seed, base = {}, rm_base(args.sft_model)
     for seed in args.seeds:
-        per_seed[str(seed)] = one_seed(args.run, comps, cfg, seed, args.sft_model)
+        per_seed[str(seed)] = one_seed(args.run, comps, cfg, seed, args.sft_model, args.preset)
         print(f"{args.tag} seed {seed}: " + ", ".join(f"{m} {per_seed[str(seed)][m]:.3f}"
                                                       for m in METRICS + (FOLD,) if m in per_seed[str(seed)])
               + f" ({per_seed[str(seed)]['seconds']:.0f} s)")

@@ -95,6 +95,10 @@ class RewardConfig:
     """Step 2: comparisons from the SFT policies, and one K-way reward model (§3.5, App. C)."""
     size: str = "l"                    # §3.5: one 6B RM for every policy size; ours starts from the
                                        # largest SFT model (the RM was the prototype's bottleneck)
+    public_nlp: int = 0                # > 0: the RM starts from base-`size` fine-tuned on this many of the world's
+                                       # multiple-choice questions (App. C.2: the paper's RM started from GPT-3
+                                       # fine-tuned on public NLP datasets; world/public_nlp.py, built with the
+                                       # world); 0: from SFT-`size` (§3.5; the hub presets)
     sample_sizes: tuple = ()           # SFT policies whose samples get ranked; () = all sizes
     k_range: tuple = (4, 9)            # §3.5: labelers rank K = 4..9 responses per prompt
     sets_per_prompt: int = 1           # ranked sets per training prompt, each freshly sampled. §3.5: ~33k
@@ -272,14 +276,19 @@ _CPU = WorldConfig(sizes=CPU_SIZES, rm_scale=3, test_prompts=2000)  # 2,000 test
 _GPU = replace(_CPU, scale=8, rm_scale=None, corpus_tokens=8_000_000, sizes=tuple(
     replace(s, pretrain_tokens=s.pretrain_tokens * 4) for s in CPU_SIZES), eval_prompts=1000)
 
+_CPU_RM = RewardConfig(public_nlp=16_000, lr=2e-4)
+# ^ App. C.2: the RM starts from base-l fine-tuned on 16,000 public NLP questions (world/public_nlp.py; ~150 s of
+# the cold world build, shipped in data/base_models), then lr 2e-4 (1e-4 learns less, 5e-4 wipes out more of
+# what the questions taught). Held-out fold on README's comparisons (bench/rm_seeds.py, docs item 27): SFT-l
+# start 0.607 ± 0.011 (3 seeds), this start 0.639 (2 seeds)
 PRESETS = {  # smoke's RM keeps 2 epochs of 3 sets per prompt: enough steps for the resume test to cut
     # between checkpoints
     "smoke": Preset("smoke", _SMOKE, "seconds: tests and notebook checks; numbers mean nothing",
                     sft=SFTConfig(epochs=2, eval_prompts=16),
-                    rm=RewardConfig(k_range=(2, 4), sets_per_prompt=3, epochs=2, save_every=10),
+                    rm=RewardConfig(k_range=(2, 4), sets_per_prompt=3, epochs=2, save_every=10, public_nlp=256),
                     ppo=PPOConfig(iterations=3, batch_size=16, minibatch_size=8, save_every=1),
                     eval=EvalConfig(prompts=48, nll_windows=32), rounds=RoundsConfig(ppo_iterations=2)),
-    "cpu": Preset("cpu", _CPU, "the offline default: a laptop CPU in minutes"),
+    "cpu": Preset("cpu", _CPU, "the offline default: a laptop CPU in minutes", rm=_CPU_RM),
 }
 # Hub presets: real models and data (HubConfig), stage configs for 100M-1B models on one card.
 _T4 = HubConfig()

@@ -333,6 +333,21 @@ def run_rm(preset, out, resume=False, log=print, progress=True):
     return fit_reward_model(preset, out, comps, out / "rm", resume, log, progress)
 
 
+def rm_start(preset, out):
+    """The folder the RM starts from: base-`size` fine-tuned on the world's public NLP questions when
+    `rm.public_nlp` (App. C.2; built with the world: OUT/world/models/<size>_nlp), else SFT-`size` (§3.5)."""
+    from pathlib import Path
+    cfg, out = preset.rm, Path(out)
+    if not cfg.public_nlp:
+        return out / "sft" / cfg.size
+    path = out / "world" / "models" / f"{cfg.size}_nlp"
+    if not (path / "model.safetensors").exists():
+        raise FileNotFoundError(f"{path}: preset {preset.name}'s RM starts from base-{cfg.size} fine-tuned on public NLP "
+                                f"questions (RewardConfig.public_nlp = {cfg.public_nlp}), which this world lacks (built "
+                                f"before it?): python -m igpt_lib world build --preset {preset.name} --out {out}")
+    return path
+
+
 def _refuse_unless_resume(ckpt, resume):
     if latest(ckpt) is not None and not resume:
         raise FileExistsError(f"{ckpt} holds checkpoints of an interrupted run (newest: {latest(ckpt).name}); "
@@ -340,7 +355,8 @@ def _refuse_unless_resume(ckpt, resume):
 
 
 def fit_reward_model(preset, out, comps, rm_dir, resume=False, log=print, progress=True, figure="rm_margins"):
-    """Train one RM from SFT-`preset.rm.size` on comps["train"], shift it so demonstrations
+    """Train one RM from `rm_start` (SFT-`preset.rm.size`, or its base fine-tuned on public NLP
+    questions) on comps["train"], shift it so demonstrations
     score 0, evaluate it on comps["val"] / comps["heldout"], save it to `rm_dir` (an HF folder
     with metrics.json and train_log.jsonl). Also used by the iterated rounds (rounds.py)."""
     import time
@@ -354,8 +370,9 @@ def fit_reward_model(preset, out, comps, rm_dir, resume=False, log=print, progre
     _refuse_unless_resume(ckpt, resume)
     tokenizer = load_tokenizer(out / "sft" / cfg.size)
     set_seed(cfg.seed)  # the new scalar head is random: seed it, or accuracy varies run to run (±0.04)
-    model = load_reward_model(out / "sft" / cfg.size).to(best_device())
-    log(f"rm: training on {len(comps['train'])} ranked sets "
+    start_dir = rm_start(preset, out)
+    model = load_reward_model(start_dir).to(best_device())
+    log(f"rm: starting from {start_dir}; training on {len(comps['train'])} ranked sets "
         f"({sum(len(r['responses']) for r in comps['train'])} responses, one forward each)")
     if resume and latest(ckpt) is not None:
         log(f"rm: resuming from {latest(ckpt).name}")
@@ -370,6 +387,7 @@ def fit_reward_model(preset, out, comps, rm_dir, resume=False, log=print, progre
         if isinstance(part, dict):
             part.pop("margins", None)
     report |= {"demo_mean_before": before, "demo_mean_after": after,
+               "start": start_dir.relative_to(out).as_posix(),
                "train_prompts": len(comps["train"]), "seconds": round(time.time() - start, 1),
                "config": asdict(cfg)}
     save_checkpoint(model, tokenizer, rm_dir)

@@ -13,6 +13,8 @@ from igpt_lib.world.pretrain import pretrain
 from igpt_lib.world.tokenizer import train_tokenizer
 from igpt_lib.world.corpus import make_corpus
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def test_world_json_has_the_promised_fields(smoke_world):
     out, report = smoke_world
@@ -68,7 +70,8 @@ def test_shipped_base_models_come_first_and_equal_pretraining(smoke_world, tmp_p
     logs = []
     build_world(get_preset("smoke"), tmp_path / "a", log=logs.append)
     cached = [Path(line.split("cached at ")[1]) for line in logs if "cached at " in line]
-    assert len(cached) == len(report["param_counts"])              # every size came from the cache
+    models = [*report["param_counts"], f"{get_preset('smoke').rm.size}_nlp"]  # the sizes, and the RM's start
+    assert len(cached) == len(models)                               # every one came from the cache
     shipped = tmp_path / "shipped"
     for folder in cached:
         shutil.copytree(folder, shipped / folder.name)
@@ -81,21 +84,28 @@ def test_shipped_base_models_come_first_and_equal_pretraining(smoke_world, tmp_p
     logs = []
     build_world(get_preset("smoke"), tmp_path / "c", log=logs.append, force_pretrain=True)
     assert not any("shipped" in line for line in logs if line.startswith("  "))
-    for name in report["param_counts"]:
+    for name in models:
         for run in ("b", "c"):
             assert ((tmp_path / run / "world" / "models" / name / "model.safetensors").read_bytes()
                     == (out / "world" / "models" / name / "model.safetensors").read_bytes())
 
 
 def test_the_shipped_base_models_are_the_cpu_worlds(tmp_path):
-    """data/base_models holds exactly the cpu preset's base models (their content keys), so a
-    change to the world that would need new weights fails here instead of silently pretraining."""
+    """data/base_models holds exactly the cpu preset's base models and its RM's public-NLP start
+    (their content keys), so a change to the world that would need new weights fails here instead
+    of silently training them."""
+    from igpt_lib.data import read_jsonl
     from igpt_lib.world import build
-    cfg = get_preset("cpu").world
+    preset = get_preset("cpu")
+    cfg = preset.world
     tokenizer, tokens = build._corpus_and_tokenizer(cfg, tmp_path)
     keys = build.base_model_keys(cfg, tokenizer, tokens)
+    data = {name: read_jsonl(REPO / "data" / f"{name}.jsonl") for name in ("prompts.val", "prompts.test")}
+    nlp = build.public_nlp_key(preset, keys[preset.rm.size], build.public_nlp_rows(preset, data))
     shipped = build.shipped_root()
-    assert sorted(p.name for p in shipped.iterdir() if p.is_dir()) == sorted(keys.values())
+    assert sorted(p.name for p in shipped.iterdir() if p.is_dir()) == sorted([*keys.values(), nlp])
+    log = json.loads((shipped / nlp / "public_nlp_log.json").read_text())
+    assert log["questions"] == preset.rm.public_nlp and log["recipe"] == build.NLP_RECIPE
     for size in cfg.sizes:
         config = json.loads((shipped / keys[size.name] / "config.json").read_text())
         assert (config["hidden_size"], config["num_hidden_layers"]) == (size.hidden, size.layers)

@@ -7,9 +7,12 @@ Layout of OUT/ (what later stages read):
   world/corpus.txt             the pretraining corpus, one document per line
   world/tokenizer/             the word-level tokenizer (PreTrainedTokenizerFast)
   world/models/<size>/         base models, HF folders (safetensors)
+  world/models/<size>_nlp/     base-<size> fine-tuned on the world's public NLP questions: where the
+                               RM starts when `RewardConfig.public_nlp` > 0 (App. C.2; world/public_nlp.py)
 Base models are keyed by content (config + corpus + tokenizer + seed). The kit ships the cpu
-preset's four (data/base_models/, 16 MB: pretraining them takes ~400 s of the cold run on 2 cores);
-any other is pretrained once per machine and cached under $IGPT_CACHE (default ~/.cache/igpt_kit).
+preset's four (data/base_models/, 16 MB: pretraining them takes ~400 s of the cold run on 2 cores)
+and its public-NLP model (the RM's start, keyed by its base model, questions and recipe); any other
+is trained once per machine and cached under $IGPT_CACHE (default ~/.cache/igpt_kit).
 `force_pretrain=True` (`world build --pretrain`) ignores the shipped ones and trains them here.
 """
 import hashlib
@@ -33,6 +36,7 @@ from .gold import gold_score
 from .labelers import to_json
 from .pretrain import n_params, pretrain
 from .prompts import GPT_PROMPT_PREFIX, gpt_prompted
+from .public_nlp import multiple_choice
 from .tokenizer import train_tokenizer
 
 
@@ -161,6 +165,74 @@ def _base_models(cfg, wdir, tokenizer, tokens, log, force_pretrain=False):
     return info
 
 
+NLP_RECIPE = {"lr": 5e-4, "batch_prompts": 32, "epochs": 1}  # the multiple-choice fine-tune (world/public_nlp.py):
+# one pass over fresh questions; 32 per step: ~15 % faster than 16 on 2 cores for the same accuracy
+
+
+def nlp_seed(cfg):
+    return cfg.seed + 5  # the world seed + 1: labelers, + 2: corpus, + 3 / + 4: more RM / test prompts
+
+
+def public_nlp_rows(preset, data):
+    """The preset's public NLP questions: none repeats a validation or test prompt of `data`
+    (the world's datasets, {name: rows})."""
+    held_out = {r["prompt"] for name in ("prompts.val", "prompts.test") for r in data[name]}
+    return multiple_choice(preset.rm.public_nlp, nlp_seed(preset.world), held_out)
+
+
+def public_nlp_key(preset, base_key, rows):
+    """Folder name of the public-NLP model: its base model's key, the questions and the recipe."""
+    return f"{preset.rm.size}_nlp-" + _digest(base_key, json.dumps(rows), json.dumps(NLP_RECIPE, sort_keys=True))
+
+
+def public_nlp_model(preset, wdir, tokenizer, base_key, data, log, force_pretrain=False):
+    """Path of base-`rm.size` fine-tuned on `rm.public_nlp` of the world's multiple-choice
+    questions with a new scalar head (App. C.2: the paper's RM started from GPT-3 fine-tuned on public
+    NLP datasets): shipped with the kit, cached, or trained now. Its folder name digests the base
+    model's, the questions and the recipe, so a change to any of them trains a new one."""
+    from dataclasses import replace
+    from ..reward import load_reward_model, train_reward_model
+    cfg, size = preset.world, preset.rm.size
+    rows = public_nlp_rows(preset, data)
+    key = public_nlp_key(preset, base_key, rows)
+    path, shipped = cache_root() / "models" / key, shipped_root() / key
+    if not force_pretrain and (shipped / "model.safetensors").exists():
+        log(f"  {size}_nlp: shipped with the kit ({shipped})")
+        return shipped
+    if (path / "model.safetensors").exists():
+        log(f"  {size}_nlp: cached at {path}")
+        return path
+    start = time.time()
+    rcfg = replace(preset.rm, **NLP_RECIPE, seed=nlp_seed(cfg))
+    set_seed(rcfg.seed)  # the new scalar head
+    model = load_reward_model(wdir / "models" / size)
+    logs = train_reward_model(model, tokenizer, rows, rcfg, progress=False)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    model.save_pretrained(tmp)  # safetensors
+    tokenizer.save_pretrained(tmp)
+    tail = logs[-max(1, len(logs) // 10):]
+    write_json(tmp / "public_nlp_log.json", {
+        "questions": len(rows), "options": sum(len(r["responses"]) for r in rows), "recipe": NLP_RECIPE,
+        "seconds": round(time.time() - start, 1), "final_loss": float(np.mean([x["loss"] for x in tail])),
+        "final_pair_accuracy": float(np.mean([x["accuracy"] for x in tail]))})
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)
+    log(f"  {size}_nlp: {len(rows):,} questions, pair accuracy {np.mean([x['accuracy'] for x in tail]):.3f} "
+        f"over the last tenth, {time.time() - start:.0f} s")
+    return path
+
+
+def _public_nlp(preset, wdir, tokenizer, tokens, data, log, force_pretrain=False):
+    """wdir/models/<size>_nlp, where the RM starts (`RewardConfig.public_nlp` > 0); its log, or None."""
+    if not preset.rm.public_nlp:
+        return None
+    base_key = base_model_keys(preset.world, tokenizer, tokens)[preset.rm.size]
+    src = public_nlp_model(preset, wdir, tokenizer, base_key, data, log, force_pretrain)
+    dst = wdir / "models" / f"{preset.rm.size}_nlp"
+    shutil.copytree(src, dst, dirs_exist_ok=True)
+    return json.loads((dst / "public_nlp_log.json").read_text())
+
+
 def _score_base_models(cfg, wdir, tokenizer, rows):
     params, scores = {}, {}
     for size in cfg.sizes:
@@ -215,6 +287,10 @@ def build_world(preset, out, log=print, force_pretrain=False):
     log("world: base models (shipped, cached or pretrained now)")
     pretrain_info = _base_models(cfg, wdir, tokenizer, tokens, log, force_pretrain)
     lap("pretrain_s")
+    if preset.rm.public_nlp:
+        log(f"world: the RM's start, base-{preset.rm.size} fine-tuned on public NLP questions (shipped, cached or trained now)")
+    nlp_info = _public_nlp(preset, wdir, tokenizer, tokens, data, log, force_pretrain)
+    lap("public_nlp_s")
     log("world: base-model gold scores on held-out prompts")
     rows = data["prompts.test"][: cfg.eval_prompts]
     params, scores = _score_base_models(cfg, wdir, tokenizer, rows)
@@ -222,7 +298,7 @@ def build_world(preset, out, log=print, force_pretrain=False):
     timings["total_s"] = round(sum(timings.values()), 1)
     report = _report(preset, data, agreement, sigma, params, scores, {
         "eval_prompts": len(rows), "corpus_tokens": int(len(tokens)), "vocab_size": len(tokenizer),
-        "pretrain": pretrain_info, "timings": timings})
+        "pretrain": pretrain_info, "public_nlp": nlp_info, "timings": timings})
     write_json(out / "world.json", report)
     log(f"world: done in {timings['total_s']:.0f} s -> {out / 'world.json'}\n")
     log(summary_table(report))

@@ -22,7 +22,8 @@ TOXIC_RATE = 0.3           # share of chatter and descriptions that are toxic
 RESPECTFUL_TOXIC_RATE = 0.1  # ... when the request says "respectfully"
 
 
-def _question(rng):
+def question(rng):
+    """(task, meta, prompt) of one question as the internet phrases it (a random task and kind)."""
     task = TASKS[rng.choice(sorted(TASKS))]
     meta = task.sample(rng)
     user = {"template": rng.randrange(3), "prefix": rng.choice(PREFIXES)}
@@ -61,11 +62,11 @@ def _reply(task, meta, rng):
 def document(kind, rng):
     n = rng.randint(3, 6)
     if kind == "worksheet":
-        return " ".join(_question(rng)[2] for _ in range(n))
+        return " ".join(question(rng)[2] for _ in range(n))
     if kind in ("forum", "answer_key"):
         parts = []
         for _ in range(n if kind == "answer_key" else rng.randint(1, 3)):
-            task, meta, q = _question(rng)
+            task, meta, q = question(rng)
             if kind == "forum":
                 parts.append(f"{q} {_reply(task, meta, rng)}")
             else:
