@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import machine, write_result  # noqa: E402
-from igpt_lib.config import get_preset  # noqa: E402
+from igpt_lib.config import RewardConfig  # noqa: E402
 from igpt_lib.data import read_jsonl, response_separator  # noqa: E402
 from igpt_lib.reward import evaluate, load_reward_model, score_sets, train_reward_model  # noqa: E402
 from igpt_lib.world.candidates import candidates  # noqa: E402
@@ -172,7 +172,7 @@ def main():
     quiet_transformers()
     model_dir = shipped_model(args.size)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    cfg = replace(get_preset("cpu").rm, epochs=args.epochs)
+    cfg = replace(RewardConfig(), epochs=args.epochs)  # its own recipe (a new head on a base model), not the cpu RM's
     train_rows = read_jsonl(REPO / "data" / "prompts.rm.jsonl")[: args.prompts]
     val_rows = read_jsonl(REPO / "data" / "prompts.val.jsonl")[: args.val]
     test_rows = read_jsonl(REPO / "data" / "prompts.test.jsonl")[: args.heldout]

@@ -187,7 +187,20 @@ def config_changes(entry):
         return entry["changes"]
     from igpt_lib.config import get_preset
     now = config_json(get_preset(entry["preset"]).rm)
-    return {k: v for k, v in entry["config"].items() if now.get(k) != v and k != "sets_per_prompt"}
+    config = {**BEFORE_FIELDS, **entry["config"]}  # entries from before a field existed: its value then
+    return {k: v for k, v in config.items() if now.get(k) != v and k != "sets_per_prompt"}
+
+
+BEFORE_FIELDS = {"public_nlp": 0}  # RewardConfig fields added after entries were made, as those entries ran
+
+
+def describe(changes):
+    """A recipe's differences as words: the RM's start first (`public_nlp`), then the other fields."""
+    words = []
+    if "public_nlp" in changes:
+        n = changes["public_nlp"]
+        words.append("RM from SFT" if not n else f"RM from base + {n:,} public NLP questions")
+    return words + [f"{k} = {v}" for k, v in changes.items() if k != "public_nlp"]
 
 
 def table(result):
@@ -197,7 +210,7 @@ def table(result):
              "|---|---|---:|---|---|---|---|---|---|"]
     for tag, e in result["tags"].items():
         s = e["summary"]
-        what = ", ".join([f"{k} = {v}" for k, v in config_changes(e).items()] + (["Likert ties"] if e["likert_ties"] else [])
+        what = ", ".join(describe(config_changes(e)) + (["Likert ties"] if e["likert_ties"] else [])
                          + (["trained on the gold order (perfect labels)"] if e.get("gold_labels") else [])
                          + ([f"{e['sets_per_prompt']} set(s) per prompt"] if e.get("sets_per_prompt") else [])
                          + ([f"{e['extra_sets']} more sets per prompt"] if e.get("extra_sets") else [])
@@ -226,11 +239,12 @@ def data_lines(result):
     sets, over the rows that change only the data (fewer sets, more sets, more prompts)."""
     groups = {}
     for tag, e in result["tags"].items():
-        if config_changes(e) or e["likert_ties"] or e.get("gold_labels") or e.get("rm_base"):
+        if e["likert_ties"] or e.get("gold_labels") or e.get("rm_base"):
             continue
-        groups.setdefault(e.get("comparisons", "earlier run"), []).append((e["train_sets"], tag, e))
+        changes = config_changes(e)  # rows of one recipe (the stage's, or an older stage's) on one run
+        groups.setdefault((e.get("comparisons", "earlier run"), json.dumps(changes)), []).append((e["train_sets"], tag, e))
     lines = []
-    for digest, rows in groups.items():
+    for (digest, changes), rows in groups.items():
         if len(rows) < 2:
             continue
         by_size = {}
@@ -239,7 +253,8 @@ def data_lines(result):
             secs = statistics.mean(r["seconds"] for r in e["seeds"].values())
             by_size.setdefault(n, []).append(f"{e['summary']['gold_strict']['mean']:.3f} (`{tag}`{seeds}, "
                                              f"{secs:.0f} s per seed)")
-        lines.append(f"Gold-strict accuracy by ranked training sets, {digest}, the stage's recipe otherwise: "
+        recipe = ", ".join(describe(json.loads(changes))) or "the stage's recipe"
+        lines.append(f"Gold-strict accuracy by ranked training sets, {digest}, {recipe} otherwise: "
                      + "; ".join(f"{n:,} sets: " + ", ".join(v) for n, v in by_size.items()) + ".")
     return [line + "\n" for line in lines]
 

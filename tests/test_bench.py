@@ -192,7 +192,11 @@ def test_rm_base_makes_an_sft_model_the_rm_seeds_can_start_from(smoke_rm, tmp_pa
     assert own["rm_base"] is None and other["rm_base"]["how"] == scratch["how"]
     assert other["rm_base"]["sft"] == scratch["sft"]  # the SFT choice made from that base
     sft_l = json.loads((run / "sft" / "summary.json").read_text())["models"]["l"]["score"]
-    assert own["start_sft_score"] == sft_l and other["start_sft_score"] == scratch["sft"]["score"]
+    assert own["start_sft_score"] is None  # smoke's RM starts from base-l + public NLP questions: no SFT model
+    assert other["start_sft_score"] == scratch["sft"]["score"]
+    from_sft = seeds.main(["--run", str(run), "--preset", "smoke", "--seeds", "0", "--tag", "from_sft", "--set",
+                           "public_nlp=0", "--results", str(results)])["tags"]["from_sft"]
+    assert from_sft["start_sft_score"] == sft_l and "`from_sft`: RM from SFT |" in seeds.table({"tags": {"from_sft": from_sft}})
     assert own["comparisons"] == other["comparisons"]  # the same data, so the rows compare
     assert other["seeds"]["0"]["params"] != own["seeds"]["0"]["params"]  # ... from the other model
     assert f"RM from SFT of: {scratch['how']}" in seeds.table({"tags": {"scratch": other}})
@@ -203,8 +207,10 @@ def test_rm_seeds_table_in_docs_is_its_result_file():
     bench = _module("rm_seeds")
     result = json.loads(bench.RESULTS.read_text())
     assert "default" in result["tags"]  # the stage's own recipe, the yardstick for the others
-    # rows name their differences from the preset's *current* defaults: a moved default shows
-    assert "| `default`: the stage's own |" in bench.table(result)
+    # rows name their differences from the preset's *current* defaults: a moved default shows (the RM's start
+    # and lr moved after `default` was measured), and the current recipe's rows say so
+    assert "| `default`: RM from SFT, lr = 0.0005 |" in bench.table(result)
+    assert "the stage's own |" in bench.table(result)
     assert bench.table(result) in (REPO / "docs" / "implementation_details.md").read_text()  # --docs
 
 
