@@ -4,9 +4,9 @@ it the reward model reads out (issue #4).
     .venv/bin/python bench/rm_likelihood.py --run runs/cpu [--preset cpu] [--judge DIR ...]
     .venv/bin/python bench/rm_likelihood.py --docs
 
-The RM is the SFT model with its unembedding replaced by a scalar head (§3.5). Each `--judge`
+The RM is a language model with its unembedding replaced by a scalar head (§3.5). Each `--judge`
 (a causal LM folder with the run's tokenizer; default: SFT-`size`, the model the stage's RM
-starts from) scores every response by log π(response, <eos> | prompt), summed over the
+started from before the cpu preset's RM moved to a public-NLP start, docs item 24) scores every response by log π(response, <eos> | prompt), summed over the
 response's tokens, with no training at all, and is measured like the RM: against the training
 and the held-out labelers' ranks of the validation sets and against the gold order, per task.
 Then the stage's RM score plus α × that log-likelihood (each divided by its spread over the

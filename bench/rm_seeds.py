@@ -6,15 +6,15 @@ recipe change is judged against the spread and not against one run.
                                        [--extra-sets N] [--sft-model DIR] [--gold-labels]
 
 Retrains the run's reward model on its own comparisons (OUT/rm/comparisons.*.jsonl) once per
-seed, exactly as `python -m igpt_lib rm` does (the seed draws the new scalar head and the data
-order; seed 0 is the stage's own run), without the bias shift (accuracies do not depend on it),
+seed, exactly as `python -m igpt_lib rm` does, from the stage's start (`reward.rm_start`; the seed
+draws the data order, and a new scalar head where the RM starts from SFT; seed 0 is the stage's own run), without the bias shift (accuracies do not depend on it),
 and measures the stage's accuracies on the same validation sets (with the held-out fold of the
 training labelers where the run has one, docs item 23). `--set` changes
 RewardConfig fields; `--likert-ties` trains on a pair only when its labeler's Likert scores
 differ too (a recipe tried for #4); `--sets N` keeps the first N of the run's ranked sets per
 prompt and `--extra-sets N` samples N more per prompt from the run's SFT family (the stage's
 own sampling and labelers, another seed; cached in OUT/rm/comparisons.extraN.jsonl): how accuracy
-grows with data. `--sft-model DIR` starts the RM from that SFT folder (same tokenizer) instead of SFT-`size`
+grows with data. `--sft-model DIR` starts the RM from that SFT folder (same tokenizer) instead of the stage's start
 (`bench/rm_base.py` makes one: a bigger base, or one pretrained on more text). `--gold-labels`
 re-ranks the same training sets by the gold score (no labeler noise, no personal weights): what
 the recipe learns from these responses when the labels are perfect. Results: bench/results/rm_seeds.json, one entry per tag

@@ -93,8 +93,8 @@ class SFTConfig:
 @dataclass(frozen=True)
 class RewardConfig:
     """Step 2: comparisons from the SFT policies, and one K-way reward model (§3.5, App. C)."""
-    size: str = "l"                    # §3.5: one 6B RM for every policy size; ours starts from the
-                                       # largest SFT model (the RM was the prototype's bottleneck)
+    size: str = "l"                    # §3.5: one 6B RM for every policy size; ours is the largest size, from
+                                       # its SFT model or its base (`public_nlp`): the RM was the prototype's bottleneck
     public_nlp: int = 0                # > 0: the RM starts from base-`size` fine-tuned on this many of the world's
                                        # multiple-choice questions (App. C.2: the paper's RM started from GPT-3
                                        # fine-tuned on public NLP datasets; world/public_nlp.py, built with the
@@ -277,10 +277,9 @@ _GPU = replace(_CPU, scale=8, rm_scale=None, corpus_tokens=8_000_000, sizes=tupl
     replace(s, pretrain_tokens=s.pretrain_tokens * 4) for s in CPU_SIZES), eval_prompts=1000)
 
 _CPU_RM = RewardConfig(public_nlp=16_000, lr=2e-4)
-# ^ App. C.2: the RM starts from base-l fine-tuned on 16,000 public NLP questions (world/public_nlp.py; ~150 s of
-# the cold world build, shipped in data/base_models), then lr 2e-4 (1e-4 learns less, 5e-4 wipes out more of
-# what the questions taught). Held-out fold on README's comparisons (bench/rm_seeds.py, docs item 27): SFT-l
-# start 0.607 ± 0.011 (3 seeds), this start 0.639 (2 seeds)
+# ^ App. C.2: the RM starts from base-l fine-tuned on 16,000 public NLP questions (world/public_nlp.py; 136 s of
+# the cold world build, shipped in data/base_models), then lr 2e-4 (scratch trials, one seed: 1e-4 learned less,
+# 3e-4 no more). docs items 24 and 27 (bench/rm_seeds.py): the held-out fold against the SFT-l start's
 PRESETS = {  # smoke's RM keeps 2 epochs of 3 sets per prompt: enough steps for the resume test to cut
     # between checkpoints
     "smoke": Preset("smoke", _SMOKE, "seconds: tests and notebook checks; numbers mean nothing",

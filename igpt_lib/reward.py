@@ -1,4 +1,5 @@
-"""Step 2b: the reward model — the SFT model with a scalar head, trained with the K-way loss.
+"""Step 2b: the reward model — a language model with a scalar head, trained with the K-way loss
+(from SFT-`size`, §3.5, or from base-`size` fine-tuned on public NLP questions, App. C.2: `rm_start`).
 
 One batch element is one prompt with all its K responses: each response is forwarded once
 and the C(K,2) ordered pairs share those K scores (`losses.ranking_loss`, InstructGPT eq. 1).
@@ -7,6 +8,7 @@ After training, the output is shifted so that labeler demonstrations score 0 on 
 `AutoModelForSequenceClassification` whose scores are already normalised.
 Lesson: notebooks/03_reward_model.ipynb.
 """
+import json
 import math
 import shutil
 
@@ -333,25 +335,47 @@ def run_rm(preset, out, resume=False, log=print, progress=True):
     return fit_reward_model(preset, out, comps, out / "rm", resume, log, progress)
 
 
-def rm_start(preset, out):
-    """The folder the RM starts from: base-`size` fine-tuned on the world's public NLP questions when
-    `rm.public_nlp` (App. C.2; built with the world: OUT/world/models/<size>_nlp), else SFT-`size` (§3.5)."""
+def rm_start(preset, out, log=None):
+    """The folder the RM starts from: SFT-`size` (§3.5), or, when `rm.public_nlp`, base-`size`
+    fine-tuned on that many of the world's public NLP questions (App. C.2: OUT/world/models/<size>_nlp,
+    made with the world; `world.build.ensure_public_nlp` makes or finds it for a world without it)."""
     from pathlib import Path
+    from .world.build import ensure_public_nlp
     cfg, out = preset.rm, Path(out)
     if not cfg.public_nlp:
         return out / "sft" / cfg.size
-    path = out / "world" / "models" / f"{cfg.size}_nlp"
-    if not (path / "model.safetensors").exists():
-        raise FileNotFoundError(f"{path}: preset {preset.name}'s RM starts from base-{cfg.size} fine-tuned on public NLP "
-                                f"questions (RewardConfig.public_nlp = {cfg.public_nlp}), which this world lacks (built "
-                                f"before it?): python -m igpt_lib world build --preset {preset.name} --out {out}")
-    return path
+    return ensure_public_nlp(preset, out, log or (lambda *a: None))
+
+
+def _where(path, out):
+    """`path` relative to the run folder `out` where it lies inside it (metrics, checkpoints)."""
+    try:
+        return path.relative_to(out).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _refuse_unless_resume(ckpt, resume):
     if latest(ckpt) is not None and not resume:
         raise FileExistsError(f"{ckpt} holds checkpoints of an interrupted run (newest: {latest(ckpt).name}); "
                               "pass --resume to continue it, or remove the folder to start again")
+
+
+def _refuse_another_start(ckpt, resume, start):
+    """Checkpoints in `ckpt` continue only the training they came from: the same starting model and
+    RewardConfig (`start`), recorded in ckpt/start.json when training begins (checkpoints from before
+    that file started from SFT-`size`)."""
+    from .data import write_json
+    marker = ckpt / "start.json"
+    if resume and latest(ckpt) is not None:
+        before = json.loads(marker.read_text()) if marker.exists() else {"start": f"sft/{start['config']['size']}"}
+        changed = [k for k in ("start", "config") if k in before and json.dumps(before[k]) != json.dumps(start[k])]
+        if changed:
+            raise ValueError(f"{ckpt}: these checkpoints were trained with another {' and '.join(changed)} "
+                             f"(from {before['start']}; now {start['start']}); remove the folder to start again")
+        return
+    ckpt.mkdir(parents=True, exist_ok=True)
+    write_json(marker, start)
 
 
 def fit_reward_model(preset, out, comps, rm_dir, resume=False, log=print, progress=True, figure="rm_margins"):
@@ -369,8 +393,9 @@ def fit_reward_model(preset, out, comps, rm_dir, resume=False, log=print, progre
     ckpt = rm_dir / "checkpoints"
     _refuse_unless_resume(ckpt, resume)
     tokenizer = load_tokenizer(out / "sft" / cfg.size)
-    set_seed(cfg.seed)  # the new scalar head is random: seed it, or accuracy varies run to run (±0.04)
-    start_dir = rm_start(preset, out)
+    start_dir = rm_start(preset, out, log)
+    _refuse_another_start(ckpt, resume, {"start": _where(start_dir, out), "config": asdict(cfg)})
+    set_seed(cfg.seed)  # a new scalar head (the SFT start) is random: seed it, or accuracy varies run to run (±0.04)
     model = load_reward_model(start_dir).to(best_device())
     log(f"rm: starting from {start_dir}; training on {len(comps['train'])} ranked sets "
         f"({sum(len(r['responses']) for r in comps['train'])} responses, one forward each)")
@@ -387,7 +412,7 @@ def fit_reward_model(preset, out, comps, rm_dir, resume=False, log=print, progre
         if isinstance(part, dict):
             part.pop("margins", None)
     report |= {"demo_mean_before": before, "demo_mean_after": after,
-               "start": start_dir.relative_to(out).as_posix(),
+               "start": _where(start_dir, out),
                "train_prompts": len(comps["train"]), "seconds": round(time.time() - start, 1),
                "config": asdict(cfg)}
     save_checkpoint(model, tokenizer, rm_dir)

@@ -5,7 +5,7 @@ The paper collected comparisons in batches: most came from the SFT and earlier P
 optimised actually writes — exactly where a reward model is easiest to exploit. Round r here:
 1. sample K responses per RM prompt from the current PPO policy (round 0: OUT/ppo), ranked by
    the same simulated labelers (validation sets also by held-out labelers);
-2. retrain the reward model from SFT on all comparisons so far (OUT/rm's plus rounds 1..r);
+2. retrain the reward model from its start (`reward.rm_start`) on all comparisons so far (OUT/rm's plus rounds 1..r);
 3. continue PPO from the current policy against the new RM (the KL reference stays SFT; the
    value model starts from the new RM).
 Each round is written to OUT/rounds/round<r>/ (comparisons.*.jsonl, rm/, ppo/).

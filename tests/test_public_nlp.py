@@ -83,7 +83,7 @@ def test_the_world_builds_the_rms_start_and_the_rm_starts_there(smoke_world, smo
     assert metrics["start"] == f"world/models/{preset.rm.size}_nlp"
 
 
-def test_a_world_without_the_start_says_how_to_build_it(tmp_path):
+def test_a_folder_without_a_world_says_how_to_build_it(tmp_path):
     from igpt_lib.reward import rm_start
     with pytest.raises(FileNotFoundError, match="world build --preset smoke"):
         rm_start(get_preset("smoke"), tmp_path)
@@ -101,3 +101,54 @@ def test_the_key_follows_the_questions_and_the_base(tmp_path):
     assert build.public_nlp_key(fewer, "l-abc", build.public_nlp_rows(fewer, data)) != key
     held = {"prompts.val": [{"prompt": rows[0]["prompt"]}], "prompts.test": []}
     assert rows[0]["prompt"] not in {r["prompt"] for r in build.public_nlp_rows(preset, held)}
+
+
+def test_every_cpu_question_keeps_four_options_and_a_negative_count_is_refused():
+    from igpt_lib.data import read_jsonl
+    from igpt_lib.world import build
+    from pathlib import Path
+    data = {n: read_jsonl(Path(__file__).resolve().parents[1] / "data" / f"{n}.jsonl") for n in ("prompts.val", "prompts.test")}
+    rows = build.public_nlp_rows(get_preset("cpu"), data)
+    assert len(rows) == get_preset("cpu").rm.public_nlp and {len(r["responses"]) for r in rows} == {OPTIONS}
+    with pytest.raises(ValueError, match="public_nlp"):
+        multiple_choice(-1, seed=0)
+
+
+def test_the_rm_start_is_found_made_or_taken_from_the_cache(smoke_world, tmp_path):
+    """A world built with the start uses its own copy; a world built before it gets one (from the
+    cache here); another count is taken from the cache and leaves the world's copy alone."""
+    import shutil
+    from igpt_lib.world.build import ensure_public_nlp
+    out, _ = smoke_world
+    preset = get_preset("smoke")
+    own = out / "world" / "models" / f"{preset.rm.size}_nlp"
+    assert ensure_public_nlp(preset, out, log=lambda *a: None) == own      # keys agree (tokenizer reloaded from disk)
+    old = tmp_path / "old"
+    shutil.copytree(out / "world", old / "world", ignore=shutil.ignore_patterns(f"{preset.rm.size}_nlp"))
+    logs = []
+    got = ensure_public_nlp(preset, old, log=logs.append)
+    assert got == old / "world" / "models" / own.name and any("cached at" in line for line in logs)
+    assert (got / "model.safetensors").read_bytes() == (own / "model.safetensors").read_bytes()
+    fewer = replace(preset, rm=replace(preset.rm, public_nlp=32))
+    before = (own / "model.safetensors").read_bytes()
+    other = ensure_public_nlp(fewer, out, log=lambda *a: None)
+    assert other != own and json.loads((other / "public_nlp_log.json").read_text())["questions"] == 32
+    assert (own / "model.safetensors").read_bytes() == before
+
+
+def test_rm_checkpoints_resume_only_the_start_they_came_from(tmp_path):
+    from dataclasses import asdict
+    from igpt_lib.reward import _refuse_another_start
+    cfg = get_preset("smoke").rm
+    ckpt = tmp_path / "checkpoints"
+    _refuse_another_start(ckpt, False, {"start": "world/models/l_nlp", "config": asdict(cfg)})
+    (ckpt / "step-000010").mkdir()
+    (ckpt / "step-000010" / "state.json").write_text("{}")           # a complete checkpoint
+    _refuse_another_start(ckpt, True, {"start": "world/models/l_nlp", "config": asdict(cfg)})  # the same: fine
+    with pytest.raises(ValueError, match="another start .*from world/models/l_nlp; now sft/l"):
+        _refuse_another_start(ckpt, True, {"start": "sft/l", "config": asdict(cfg)})
+    with pytest.raises(ValueError, match="another config"):
+        _refuse_another_start(ckpt, True, {"start": "world/models/l_nlp", "config": asdict(replace(cfg, lr=1e-3))})
+    (ckpt / "start.json").unlink()                                   # checkpoints from before start.json: SFT
+    with pytest.raises(ValueError, match="from sft/l; now world/models/l_nlp"):
+        _refuse_another_start(ckpt, True, {"start": "world/models/l_nlp", "config": asdict(cfg)})

@@ -20,13 +20,13 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 from transformers import AutoModelForCausalLM
 
-from ..config import PAPER_PROMPTS
+from ..config import PAPER_PROMPTS, RewardConfig
 from ..data import write_json, write_jsonl, write_text
 from ..generation import generate
 from ..utils import set_seed
@@ -166,11 +166,18 @@ def _base_models(cfg, wdir, tokenizer, tokens, log, force_pretrain=False):
 
 
 NLP_RECIPE = {"lr": 5e-4, "batch_prompts": 32, "epochs": 1}  # the multiple-choice fine-tune (world/public_nlp.py):
-# one pass over fresh questions; 32 per step: ~15 % faster than 16 on 2 cores for the same accuracy
+# one pass over the questions; 32 per step: ~15 % faster than 16 on 2 cores. The other settings are
+# RewardConfig's defaults, not the preset's RM stage (`nlp_config`)
 
 
 def nlp_seed(cfg):
     return cfg.seed + 5  # the world seed + 1: labelers, + 2: corpus, + 3 / + 4: more RM / test prompts
+
+
+def nlp_config(preset):
+    """Everything the public-NLP fine-tune trains with: RewardConfig's defaults (so a change to the
+    preset's RM stage leaves it alone), the RM's size, `NLP_RECIPE` and the seed."""
+    return replace(RewardConfig(size=preset.rm.size), **NLP_RECIPE, seed=nlp_seed(preset.world))
 
 
 def public_nlp_rows(preset, data):
@@ -181,20 +188,17 @@ def public_nlp_rows(preset, data):
 
 
 def public_nlp_key(preset, base_key, rows):
-    """Folder name of the public-NLP model: its base model's key, the questions and the recipe."""
-    return f"{preset.rm.size}_nlp-" + _digest(base_key, json.dumps(rows), json.dumps(NLP_RECIPE, sort_keys=True))
+    """Folder name of the public-NLP model: a digest of its base model's key, the questions and
+    every training setting (`nlp_config`)."""
+    return f"{preset.rm.size}_nlp-" + _digest(base_key, json.dumps(rows), json.dumps(asdict(nlp_config(preset))))
 
 
-def public_nlp_model(preset, wdir, tokenizer, base_key, data, log, force_pretrain=False):
-    """Path of base-`rm.size` fine-tuned on `rm.public_nlp` of the world's multiple-choice
-    questions with a new scalar head (App. C.2: the paper's RM started from GPT-3 fine-tuned on public
-    NLP datasets): shipped with the kit, cached, or trained now. Its folder name digests the base
-    model's, the questions and the recipe, so a change to any of them trains a new one."""
-    from dataclasses import replace
+def public_nlp_model(preset, wdir, tokenizer, base_key, rows, log, force_pretrain=False):
+    """Path of base-`rm.size` (the model in `wdir`/models) fine-tuned on `rows` (`public_nlp_rows`)
+    with a new scalar head (App. C.2: the paper's RM started from GPT-3 fine-tuned on public NLP
+    datasets): shipped with the kit, cached, or trained now."""
     from ..reward import load_reward_model, train_reward_model
-    cfg, size = preset.world, preset.rm.size
-    rows = public_nlp_rows(preset, data)
-    key = public_nlp_key(preset, base_key, rows)
+    size, key = preset.rm.size, public_nlp_key(preset, base_key, rows)
     path, shipped = cache_root() / "models" / key, shipped_root() / key
     if not force_pretrain and (shipped / "model.safetensors").exists():
         log(f"  {size}_nlp: shipped with the kit ({shipped})")
@@ -202,8 +206,7 @@ def public_nlp_model(preset, wdir, tokenizer, base_key, data, log, force_pretrai
     if (path / "model.safetensors").exists():
         log(f"  {size}_nlp: cached at {path}")
         return path
-    start = time.time()
-    rcfg = replace(preset.rm, **NLP_RECIPE, seed=nlp_seed(cfg))
+    start, rcfg = time.time(), nlp_config(preset)
     set_seed(rcfg.seed)  # the new scalar head
     model = load_reward_model(wdir / "models" / size)
     logs = train_reward_model(model, tokenizer, rows, rcfg, progress=False)
@@ -212,7 +215,8 @@ def public_nlp_model(preset, wdir, tokenizer, base_key, data, log, force_pretrai
     tokenizer.save_pretrained(tmp)
     tail = logs[-max(1, len(logs) // 10):]
     write_json(tmp / "public_nlp_log.json", {
-        "questions": len(rows), "options": sum(len(r["responses"]) for r in rows), "recipe": NLP_RECIPE,
+        "key": key, "questions": len(rows), "distinct_prompts": len({r["prompt"] for r in rows}),
+        "options": sum(len(r["responses"]) for r in rows), "recipe": NLP_RECIPE,
         "seconds": round(time.time() - start, 1), "final_loss": float(np.mean([x["loss"] for x in tail])),
         "final_pair_accuracy": float(np.mean([x["accuracy"] for x in tail]))})
     shutil.rmtree(path, ignore_errors=True)
@@ -227,10 +231,41 @@ def _public_nlp(preset, wdir, tokenizer, tokens, data, log, force_pretrain=False
     if not preset.rm.public_nlp:
         return None
     base_key = base_model_keys(preset.world, tokenizer, tokens)[preset.rm.size]
-    src = public_nlp_model(preset, wdir, tokenizer, base_key, data, log, force_pretrain)
+    src = public_nlp_model(preset, wdir, tokenizer, base_key, public_nlp_rows(preset, data), log, force_pretrain)
     dst = wdir / "models" / f"{preset.rm.size}_nlp"
-    shutil.copytree(src, dst, dirs_exist_ok=True)
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst)
     return json.loads((dst / "public_nlp_log.json").read_text())
+
+
+def ensure_public_nlp(preset, out, log=print):
+    """Path of the model the RM of `preset` starts from (`rm.public_nlp` > 0) for the world in `out`:
+    the world's own copy (OUT/world/models/<size>_nlp) when its key is this preset's; otherwise the
+    shipped, cached or newly trained one for this world (its tokenizer, corpus, base model and data),
+    copied into the world when it has none (a world built before the public-NLP start) and left in
+    the cache when the world's copy is another one's (a trial with another count: `bench/rm_seeds.py
+    --set public_nlp=N` does not touch the run)."""
+    from transformers import AutoTokenizer
+    from ..data import read_jsonl
+    out, size = Path(out), preset.rm.size
+    wdir = out / "world"
+    if not (wdir / "corpus.txt").exists() or not (wdir / "models" / size).is_dir():
+        raise FileNotFoundError(f"{wdir}: no world with a base-{size} model here (the RM of preset {preset.name} "
+                                f"starts from it): python -m igpt_lib world build --preset {preset.name} --out {out}")
+    tokenizer = AutoTokenizer.from_pretrained(wdir / "tokenizer")
+    tokens = _tokenize(tokenizer, (wdir / "corpus.txt").read_text().splitlines())
+    data = {name: read_jsonl(wdir / "data" / f"{name}.jsonl") for name in ("prompts.val", "prompts.test")}
+    base_key = base_model_keys(preset.world, tokenizer, tokens)[size]
+    rows = public_nlp_rows(preset, data)
+    own = wdir / "models" / f"{size}_nlp"
+    if (own / "public_nlp_log.json").exists() and \
+            json.loads((own / "public_nlp_log.json").read_text()).get("key") == public_nlp_key(preset, base_key, rows):
+        return own
+    src = public_nlp_model(preset, wdir, tokenizer, base_key, rows, log)
+    if own.exists():
+        return src
+    shutil.copytree(src, own)
+    return own
 
 
 def _score_base_models(cfg, wdir, tokenizer, rows):
@@ -288,7 +323,8 @@ def build_world(preset, out, log=print, force_pretrain=False):
     pretrain_info = _base_models(cfg, wdir, tokenizer, tokens, log, force_pretrain)
     lap("pretrain_s")
     if preset.rm.public_nlp:
-        log(f"world: the RM's start, base-{preset.rm.size} fine-tuned on public NLP questions (shipped, cached or trained now)")
+        log(f"world: the RM's start, base-{preset.rm.size} fine-tuned on public NLP questions "
+            "(shipped, cached or trained now)")
     nlp_info = _public_nlp(preset, wdir, tokenizer, tokens, data, log, force_pretrain)
     lap("public_nlp_s")
     log("world: base-model gold scores on held-out prompts")

@@ -126,7 +126,8 @@ def more_test_prompts(cfg, prompts, taken_too=()):
 
 def _new_users_prompts(cfg, n, taken, seed, prefix, field):
     """`n` prompts of new users (ids {prefix}0-0000, ...), none of whose texts is in `taken`."""
-    rng, rows, draw, before = random.Random(seed), [], 0, 0  # the world seed + 1: labelers, + 2: corpus, + 3 / + 4: these
+    # the world seed + 1: labelers, + 2: corpus, + 3 / + 4: these, + 5: public NLP questions (world/build.py)
+    rng, rows, draw, before = random.Random(seed), [], 0, 0
     taken = set(taken)
     while len(rows) < n:  # more users while repeated texts leave it short
         if draw and len(rows) == before:

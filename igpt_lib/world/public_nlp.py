@@ -62,23 +62,24 @@ def _wrong(task, meta, right, kind, pool, rng):
 def item(rng, pools, exclude=frozenset(), k=OPTIONS):
     """One multiple-choice question: a comparisons row whose right answer ranks 0 and whose
     wrong ones tie at 1 (`ranking_loss` trains on right-vs-wrong pairs only)."""
-    while True:
+    options = []
+    while len(options) < 2:  # a question whose wrong answers cannot be made is drawn again
         task, meta, prompt = question(rng)
-        if task.name not in LEFT_OUT and prompt not in exclude:
-            break
-    right = task.expected(meta)
-    quality = task.judge(meta, right)["quality"]
-    options, tries = [" ".join(right)], 0
-    while len(options) < k and tries < 100:
-        tries += 1
-        words = _wrong(task, meta, right, rng.choice(KINDS), pools[task.name], rng)
-        if not words or " ".join(words) in options:
+        if task.name in LEFT_OUT or prompt in exclude:
             continue
-        verdict = task.judge(meta, words)
-        if verdict["toxic"]:
-            continue
-        if verdict["quality"] <= quality - MIN_GAP or verdict["invented"] or verdict["fails_constraint"]:
-            options.append(" ".join(words))
+        right = task.expected(meta)
+        quality = task.judge(meta, right)["quality"]
+        options, tries = [" ".join(right)], 0
+        while len(options) < k and tries < 100:
+            tries += 1
+            words = _wrong(task, meta, right, rng.choice(KINDS), pools[task.name], rng)
+            if not words or " ".join(words) in options:
+                continue
+            verdict = task.judge(meta, words)
+            if verdict["toxic"]:
+                continue
+            if verdict["quality"] <= quality - MIN_GAP or verdict["invented"] or verdict["fails_constraint"]:
+                options.append(" ".join(words))
     order = rng.sample(range(len(options)), len(options))
     return {"prompt": prompt, "responses": [options[i] for i in order], "ranks": [int(i > 0) for i in order],
             "task": task.name}
@@ -87,6 +88,8 @@ def item(rng, pools, exclude=frozenset(), k=OPTIONS):
 def multiple_choice(n, seed, exclude=()):
     """`n` multiple-choice questions (comparisons rows: prompt_id, prompt, responses, ranks, task),
     none of whose prompts is in `exclude` (the world's validation and test prompts)."""
+    if n < 0:
+        raise ValueError(f"public NLP questions: n = {n}; RewardConfig.public_nlp counts questions (0 = none)")
     rng, exclude = random.Random(seed), frozenset(exclude)
     pools = _pools(rng)
     return [{"prompt_id": f"nlp-{i:05d}", **item(rng, pools, exclude)} for i in range(n)]
