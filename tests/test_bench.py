@@ -207,10 +207,10 @@ def test_rm_seeds_table_in_docs_is_its_result_file():
     bench = _module("rm_seeds")
     result = json.loads(bench.RESULTS.read_text())
     assert "default" in result["tags"]  # the stage's own recipe, the yardstick for the others
-    # rows name their differences from the preset's *current* defaults: a moved default shows (the RM's start
-    # and lr moved after `default` was measured), and the current recipe's rows say so
-    assert "| `default`: RM from SFT, lr = 0.0005 |" in bench.table(result)
-    assert "the stage's own |" in bench.table(result)
+    # rows name their differences from the preset's *current* defaults (a moved default would show), the
+    # RM's start first
+    assert "| `default`: the stage's own |" in bench.table(result)
+    assert "| `nlp20k_30cb1294`: RM from base + 20,000 public NLP questions, lr = 0.0002 |" in bench.table(result)
     assert bench.table(result) in (REPO / "docs" / "implementation_details.md").read_text()  # --docs
 
 
