@@ -69,27 +69,42 @@ def model_key(size, cfg, tokenizer, corpus_hash, seed):
                                      corpus_hash, tokenizer.backend_tokenizer.to_str())
 
 
+def _shipped_or_cached(key, name, log, force_pretrain=False):
+    """The model folder `key` shipped with the kit (unless `force_pretrain`) or cached, or None."""
+    shipped, cached = shipped_root() / key, cache_root() / "models" / key
+    if not force_pretrain and (shipped / "model.safetensors").exists():
+        log(f"  {name}: shipped with the kit ({shipped})")
+        return shipped
+    if (cached / "model.safetensors").exists():
+        log(f"  {name}: cached at {cached}")
+        return cached
+    return None
+
+
+def _save_to_cache(key, model, tokenizer, log_name, info):
+    """Save a trained model (safetensors), its tokenizer and its log into the cache folder `key`, whole
+    or not at all (written beside it, then renamed); its path."""
+    path = cache_root() / "models" / key
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    write_json(tmp / log_name, info)
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)
+    return path
+
+
 def base_model(size, key, cfg, tokenizer, tokens, seed, log, force_pretrain=False):
     """Path of the pretrained model for `size` (folder name `key`): shipped with the kit,
     cached, or trained now."""
-    path = cache_root() / "models" / key
-    shipped = shipped_root() / path.name
-    if not force_pretrain and (shipped / "model.safetensors").exists():
-        log(f"  {size.name}: shipped with the kit ({shipped})")
-        return shipped
-    if (path / "model.safetensors").exists():
-        log(f"  {size.name}: cached at {path}")
-        return path
+    found = _shipped_or_cached(key, size.name, log, force_pretrain)
+    if found:
+        return found
     start = time.time()
     model, losses = pretrain(size, tokenizer, tokens, cfg.seq_len, cfg.batch_size, seed)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    model.save_pretrained(tmp)  # safetensors
-    tokenizer.save_pretrained(tmp)
-    write_json(tmp / "pretrain_log.json", {
+    path = _save_to_cache(key, model, tokenizer, "pretrain_log.json", {
         "tokens": size.pretrain_tokens, "seconds": round(time.time() - start, 1),
         "final_loss": float(np.mean(losses[-20:])), "loss_every_10_steps": losses[::10]})
-    shutil.rmtree(path, ignore_errors=True)
-    os.replace(tmp, path)
     log(f"  {size.name}: {n_params(model):,} params, loss {np.mean(losses[-20:]):.3f}, "
         f"{time.time() - start:.0f} s")
     return path
@@ -200,28 +215,19 @@ def public_nlp_model(preset, wdir, tokenizer, base_key, rows, log, force_pretrai
     datasets): shipped with the kit, cached, or trained now."""
     from ..reward import load_reward_model, train_reward_model
     size, key = preset.rm.size, public_nlp_key(preset, base_key, rows)
-    path, shipped = cache_root() / "models" / key, shipped_root() / key
-    if not force_pretrain and (shipped / "model.safetensors").exists():
-        log(f"  {size}_nlp: shipped with the kit ({shipped})")
-        return shipped
-    if (path / "model.safetensors").exists():
-        log(f"  {size}_nlp: cached at {path}")
-        return path
+    found = _shipped_or_cached(key, f"{size}_nlp", log, force_pretrain)
+    if found:
+        return found
     start, rcfg = time.time(), nlp_config(preset)
     set_seed(rcfg.seed)  # the new scalar head
     model = load_reward_model(wdir / "models" / size)
     logs = train_reward_model(model, tokenizer, rows, rcfg, progress=False)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    model.save_pretrained(tmp)  # safetensors
-    tokenizer.save_pretrained(tmp)
     tail = logs[-max(1, len(logs) // 10):]
-    write_json(tmp / "public_nlp_log.json", {
+    path = _save_to_cache(key, model, tokenizer, "public_nlp_log.json", {
         "key": key, "questions": len(rows), "distinct_prompts": len({r["prompt"] for r in rows}),
         "options": sum(len(r["responses"]) for r in rows), "recipe": NLP_RECIPE,
         "seconds": round(time.time() - start, 1), "final_loss": float(np.mean([x["loss"] for x in tail])),
         "final_pair_accuracy": float(np.mean([x["accuracy"] for x in tail]))})
-    shutil.rmtree(path, ignore_errors=True)
-    os.replace(tmp, path)
     log(f"  {size}_nlp: {len(rows):,} questions, pair accuracy {np.mean([x['accuracy'] for x in tail]):.3f} "
         f"over the last tenth, {time.time() - start:.0f} s")
     return path

@@ -26,7 +26,7 @@ from .tasks import TASKS
 
 LEFT_OUT = ("describe",)  # no checkable answer: what a labeler prefers there is tone
 OPTIONS = 4               # one right answer and three wrong ones (ARC, OpenBookQA, RACE: 4 choices)
-KINDS = ("replace", "replace", "other", "swap", "drop", "near")  # how a wrong option is made; equal odds
+KINDS = ("replace", "replace", "other", "swap", "drop", "near")  # how a wrong option is made: one drawn per try (replace twice as often)
 MIN_GAP = 0.2             # a wrong option's task quality is at least this far below the right answer's
 
 
