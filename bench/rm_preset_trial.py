@@ -1,14 +1,15 @@
 """Try another RM data budget as a preset would spend it (issue #4), before a preset moves to it.
 
     .venv/bin/python bench/rm_preset_trial.py --rm-scale 3 [--sets-per-prompt 1] [--run runs/cpu] [--out runs/cand]
-                                              [--rm-only]
+                                              [--rm-only] [--set FIELD=VALUE ...]
 
 Copies a finished run's world and SFT models into `--out`, rewrites its world data with
 `WorldConfig.rm_scale` set (more RM prompts from new training users; every other file unchanged,
 so the SFT models stay valid), and runs `reproduce` there without `--full`: the RM stage as the
 preset would run it (its time, its three accuracies), then PPO, PPO-ptx, β = 0 and evaluation
 against that RM (held-out gold, greedy and sampled); `--rm-only` stops after the RM stage (its time
-and accuracies: what the preset's budget and issue #4 read). Writes bench/results/rm_preset_trial.json,
+and accuracies: what the preset's budget and issue #4 read); `--set` changes a RewardConfig field as
+bench/rm_seeds.py's does (e.g. the RM's start, `public_nlp`). Writes bench/results/rm_preset_trial.json,
 one entry per (rm_scale, sets per prompt): stage seconds, RM accuracies, PPO gains; `--docs`
 rewrites its table in docs/implementation_details.md (item 27) from that file.
 """
@@ -27,10 +28,11 @@ from bench.common import docs_or_main, machine, run_label, write_result  # noqa:
 RESULTS = REPO / "bench" / "results" / "rm_preset_trial.json"
 
 
-def trial_preset(preset, rm_scale, sets_per_prompt):
-    """`preset` with the RM's prompts at the paper's 33k / rm_scale, each ranked `sets_per_prompt` times."""
+def trial_preset(preset, rm_scale, sets_per_prompt, changes=None):
+    """`preset` with the RM's prompts at the paper's 33k / rm_scale, each ranked `sets_per_prompt` times,
+    and the RewardConfig `changes`."""
     return replace(preset, world=replace(preset.world, rm_scale=rm_scale),
-                   rm=replace(preset.rm, sets_per_prompt=sets_per_prompt))
+                   rm=replace(preset.rm, sets_per_prompt=sets_per_prompt, **(changes or {})))
 
 
 def prepare(run, out, preset):
@@ -86,11 +88,14 @@ def main(argv=None):
     ap.add_argument("--rm-scale", type=int, required=True)
     ap.add_argument("--sets-per-prompt", type=int, default=1)
     ap.add_argument("--rm-only", action="store_true", help="stop after the RM stage (no PPO, no evaluation)")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a RewardConfig change")
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
+    from bench.rm_seeds import describe, parse_sets
     from igpt_lib.cli import reproduce
     from igpt_lib.config import get_preset
-    preset = trial_preset(get_preset(args.preset), args.rm_scale, args.sets_per_prompt)
+    changes = parse_sets(args.set, get_preset(args.preset).rm)
+    preset = trial_preset(get_preset(args.preset), args.rm_scale, args.sets_per_prompt, changes)
     prepare(args.run, args.out, preset)
     if args.rm_only:  # the stage as reproduce times it, and nothing after it
         from igpt_lib.data import write_json
@@ -102,9 +107,11 @@ def main(argv=None):
     result = json.loads(args.results.read_text()) if args.results.exists() else {}
     result["machine"] = machine()
     found = summary(args.out)
-    name = f"rm_scale={args.rm_scale}, sets={args.sets_per_prompt}" + (", labeler fold" if "fold_labelers" in found["rm"] else "")
+    name = (f"rm_scale={args.rm_scale}, sets={args.sets_per_prompt}" + (", labeler fold" if "fold_labelers" in found["rm"] else "")
+            + (f", {', '.join(describe(changes))}" if changes else ""))
     result.setdefault("trials", {})[name] = {
-        "run": run_label(args.run, REPO), "out": run_label(args.out, REPO), "preset": args.preset, **found}
+        "run": run_label(args.run, REPO), "out": run_label(args.out, REPO), "preset": args.preset,
+        "changes": changes, **found}
     write_result(args.results, result)
     return result
 
