@@ -4,14 +4,16 @@
                                               [--rm-only] [--set FIELD=VALUE ...]
 
 Copies a finished run's world and SFT models into `--out`, rewrites its world data with
-`WorldConfig.rm_scale` set (more RM prompts from new training users; every other file unchanged,
-so the SFT models stay valid), and runs `reproduce` there without `--full`: the RM stage as the
-preset would run it (its time, its three accuracies), then PPO, PPO-ptx, β = 0 and evaluation
-against that RM (held-out gold, greedy and sampled); `--rm-only` stops after the RM stage (its time
-and accuracies: what the preset's budget and issue #4 read); `--set` changes a RewardConfig field as
-bench/rm_seeds.py's does (e.g. the RM's start, `public_nlp`). Writes bench/results/rm_preset_trial.json,
-one entry per (rm_scale, sets per prompt): stage seconds, RM accuracies, PPO gains; `--docs`
-rewrites its table in docs/implementation_details.md (item 27) from that file.
+`WorldConfig.rm_scale` set (more RM prompts from new training users; the SFT data unchanged, so the
+SFT models stay valid; the test prompts beyond the split's, `WorldConfig.test_prompts`, avoid the
+new RM prompts' texts as the preset's own world would, so some change: 400 of cpu's 2,000 at
+--rm-scale 2), and runs `reproduce` there without `--full`: the RM stage as the preset would run it
+(its time, its three accuracies), then PPO, PPO-ptx, β = 0 and evaluation against that RM (held-out
+gold, greedy and sampled); `--rm-only` stops after the RM stage (its time and accuracies: what the
+preset's budget and issue #4 read); `--set` changes a RewardConfig field as bench/rm_seeds.py's does
+(e.g. the RM's start, `public_nlp`). Writes bench/results/rm_preset_trial.json, one entry per
+(rm_scale, sets per prompt, changes): stage seconds, RM accuracies, PPO gains; `--docs` rewrites its
+table in docs/implementation_details.md (item 27) from that file.
 """
 import argparse
 import json
@@ -107,7 +109,8 @@ def main(argv=None):
     result = json.loads(args.results.read_text()) if args.results.exists() else {}
     result["machine"] = machine()
     found = summary(args.out)
-    name = (f"rm_scale={args.rm_scale}, sets={args.sets_per_prompt}" + (", labeler fold" if "fold_labelers" in found["rm"] else "")
+    name = (f"rm_scale={args.rm_scale}, sets={args.sets_per_prompt}"
+            + (", labeler fold" if "fold_labelers" in found["rm"] else "")
             + (f", {', '.join(describe(changes))}" if changes else ""))
     result.setdefault("trials", {})[name] = {
         "run": run_label(args.run, REPO), "out": run_label(args.out, REPO), "preset": args.preset,

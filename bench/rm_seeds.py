@@ -195,12 +195,15 @@ BEFORE_FIELDS = {"public_nlp": 0}  # RewardConfig fields added after entries wer
 
 
 def describe(changes):
-    """A recipe's differences as words: the RM's start first (`public_nlp`), then the other fields."""
+    """A recipe's differences as words: the RM's start first (`public_nlp`; `epochs = 0`: the start
+    scored as it is), then the other fields."""
     words = []
     if "public_nlp" in changes:
         n = changes["public_nlp"]
         words.append("RM from SFT" if not n else f"RM from base + {n:,} public NLP questions")
-    return words + [f"{k} = {v}" for k, v in changes.items() if k != "public_nlp"]
+    if changes.get("epochs") == 0:
+        words.append("epochs = 0: the start alone, its head untrained on the comparisons")
+    return words + [f"{k} = {v}" for k, v in changes.items() if k != "public_nlp" and (k, v) != ("epochs", 0)]
 
 
 def table(result):
@@ -210,7 +213,8 @@ def table(result):
              "|---|---|---:|---|---|---|---|---|---|"]
     for tag, e in result["tags"].items():
         s = e["summary"]
-        what = ", ".join(describe(config_changes(e)) + (["Likert ties"] if e["likert_ties"] else [])
+        changes = {k: v for k, v in config_changes(e).items() if not (e.get("rm_base") and k == "public_nlp")}
+        what = ", ".join(describe(changes) + (["Likert ties"] if e["likert_ties"] else [])
                          + (["trained on the gold order (perfect labels)"] if e.get("gold_labels") else [])
                          + ([f"{e['sets_per_prompt']} set(s) per prompt"] if e.get("sets_per_prompt") else [])
                          + ([f"{e['extra_sets']} more sets per prompt"] if e.get("extra_sets") else [])

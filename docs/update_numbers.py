@@ -19,6 +19,22 @@ from igpt_lib.world.build import summary_table
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def shipped_line(against):
+    """bench/world_build.py's comparison of the models it trained with the shipped ones, in words."""
+    if all(m["byte_equal"] for m in against.values()):
+        return f"Weights byte-equal to the shipped ones: yes ({len(against)} models)."
+
+    def apart(models):
+        return (f"final training losses within {max(m['loss_diff'] for m in models):.1e}, weights within "
+                f"{max(m['max_abs_diff'] for m in models):.3f}")
+    base = [m for name, m in against.items() if "_nlp-" not in name]
+    nlp = [m for name, m in against.items() if "_nlp-" in name]
+    return (f"Weights byte-equal to the shipped ones: {sum(m['byte_equal'] for m in against.values())} of "
+            f"{len(against)}. The base models: {apart(base)}"
+            + (f"; the RM's start, fine-tuned from the rebuilt base-l: {apart(nlp)}" if nlp else "")
+            + ". Another machine's float rounding (docs/reliability.md), the same runs otherwise.")
+
+
 def models_table(world, bench):
     cold = bench["presets"].get("cpu", {})
     lines = ["| size | hidden | layers | heads | params | pretraining tokens | peak LR | final loss | seconds (2 cores) |",
@@ -29,12 +45,12 @@ def models_table(world, bench):
                      f"{world['param_counts'][s['name']]:,} | {s['pretrain_tokens']:,} | {s['lr']:g} | "
                      f"{info['final_loss']:.3f} | {info['seconds']:.0f} |")
     if cold:
-        lines += ["", f"`world build --pretrain` with a cold cache (the base models trained here, not taken from "
+        lines += ["", f"`world build --pretrain` with a cold cache (the base models and the RM's start trained here, "
+                      f"not taken from "
                       f"data/base_models): cpu {cold['wall_s']:.0f} s (goal 600 s), "
                       f"smoke {bench['presets'].get('smoke', {}).get('wall_s', float('nan')):.1f} s "
                       f"(goal 60 s), on {bench['machine']['cpus']} cores."
-                  + (f" Weights byte-equal to the shipped ones: {'yes' if all(cold['equal_to_shipped'].values()) else 'NO'} "
-                     f"({len(cold['equal_to_shipped'])} models)." if cold.get("equal_to_shipped") else "")]
+                  + (" " + shipped_line(cold["against_shipped"]) if cold.get("against_shipped") else "")]
     return "\n".join(lines)
 
 

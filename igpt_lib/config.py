@@ -98,7 +98,7 @@ class RewardConfig:
     public_nlp: int = 0                # > 0: the RM starts from base-`size` fine-tuned on this many of the world's
                                        # multiple-choice questions (App. C.2: the paper's RM started from GPT-3
                                        # fine-tuned on public NLP datasets; world/public_nlp.py, built with the
-                                       # world); 0: from SFT-`size` (§3.5; the hub presets)
+                                       # world; cpu: 20,000, shipped); 0: from SFT-`size` (§3.5; the hub presets)
     sample_sizes: tuple = ()           # SFT policies whose samples get ranked; () = all sizes
     k_range: tuple = (4, 9)            # §3.5: labelers rank K = 4..9 responses per prompt
     sets_per_prompt: int = 1           # ranked sets per training prompt, each freshly sampled. §3.5: ~33k

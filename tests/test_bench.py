@@ -1,6 +1,7 @@
 """bench/: README's Performance section comes from bench/results; the RM benchmark feeds TRL
 exactly the texts our reward model reads (so "the same comparisons" holds)."""
 import importlib.util
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -209,8 +210,9 @@ def test_rm_seeds_table_in_docs_is_its_result_file():
     assert "default" in result["tags"]  # the stage's own recipe, the yardstick for the others
     # rows name their differences from the preset's *current* defaults (a moved default would show), the
     # RM's start first
-    assert "| `default`: the stage's own |" in bench.table(result)
-    assert "| `nlp20k_30cb1294`: RM from base + 20,000 public NLP questions, lr = 0.0002 |" in bench.table(result)
+    assert "| `nlp20k_30cb1294`: the stage's own |" in bench.table(result)  # cpu: the public-NLP start, lr 2e-4
+    assert "| `default`: RM from SFT, lr = 0.0005 |" in bench.table(result)    # an SFT start of the old default lr
+    assert "| `nlp16k_30cb1294`: RM from base + 16,000 public NLP questions |" in bench.table(result)
     assert bench.table(result) in (REPO / "docs" / "implementation_details.md").read_text()  # --docs
 
 
@@ -235,6 +237,9 @@ def test_rm_seeds_likert_ties_and_config_changes():
         "epochs": 3, "lr": 2.5e-4, "gradient_checkpointing": True}
     with pytest.raises(SystemExit, match="no field 'epoch'"):
         bench.parse_sets(["epoch=3"], RewardConfig())
+    assert bench.describe({"lr": 1e-3, "public_nlp": 0, "epochs": 2}) == ["RM from SFT", "lr = 0.001", "epochs = 2"]
+    assert bench.describe({"epochs": 0, "public_nlp": 20_000}) == [  # the start scored as it is
+        "RM from base + 20,000 public NLP questions", "epochs = 0: the start alone, its head untrained on the comparisons"]
 
 
 def test_rm_seeds_gold_labels_rank_by_the_gold_score():
@@ -377,6 +382,9 @@ def test_rm_preset_trial_prepares_a_run_with_more_rm_prompts_and_nothing_else_ch
     trial = _module("rm_preset_trial")
     preset = trial.trial_preset(get_preset("smoke"), rm_scale=64, sets_per_prompt=1)
     assert preset.world.n_rm_prompts() == round(33_000 / 64) and preset.rm.sets_per_prompt == 1
+    changed = trial.trial_preset(get_preset("smoke"), 64, 1, {"public_nlp": 0, "lr": 1e-3})  # --set
+    assert (changed.rm.public_nlp, changed.rm.lr) == (0, 1e-3) != (preset.rm.public_nlp, preset.rm.lr)
+    assert replace(changed.rm, public_nlp=preset.rm.public_nlp, lr=preset.rm.lr) == preset.rm  # nothing else
     out = tmp_path / "trial"
     trial.prepare(smoke_rm, out, preset)
     old, new = smoke_rm / "world" / "data", out / "world" / "data"
