@@ -32,7 +32,7 @@ def shipped_line(against):
     return (f"Weights byte-equal to the shipped ones: {sum(m['byte_equal'] for m in against.values())} of "
             f"{len(against)}. The base models: {apart(base)}"
             + (f"; the RM's start, fine-tuned from the rebuilt base-l: {apart(nlp)}" if nlp else "")
-            + ". Another machine's float rounding (docs/reliability.md), the same runs otherwise.")
+            + ". Another machine rounds floats differently, and training carries it on (docs/reliability.md).")
 
 
 def models_table(world, bench):

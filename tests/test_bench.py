@@ -452,3 +452,33 @@ def test_ppo_select_table_in_docs_is_its_result_file():
     import json
     bench = _module("ppo_select")
     assert bench.table(json.loads(bench.RESULTS.read_text())) in (REPO / "docs" / "implementation_details.md").read_text()
+
+
+def test_world_build_says_how_far_rebuilt_models_are_from_the_shipped_ones(tmp_path, monkeypatch):
+    """bench/world_build.py compares each rebuilt model with the shipped one (bytes, weights, final
+    loss), and docs/update_numbers.py puts that in words for docs/world.md."""
+    import json
+    from safetensors.torch import save_file
+    wb = _module("world_build")
+    shipped, cache = tmp_path / "shipped", tmp_path / "cache"
+    for root, shift, loss in ((shipped, 0.0, 1.25), (cache, 0.004, 1.25 + 5e-7)):
+        folder = root / "xs-abc"
+        folder.mkdir(parents=True)
+        save_file({"w": torch.ones(3) + torch.tensor([0.0, shift, 0.0])}, str(folder / "model.safetensors"))
+        (folder / "pretrain_log.json").write_text(json.dumps({"final_loss": loss}))
+    (cache / "m-notshipped").mkdir()  # only the models the kit ships are compared
+    monkeypatch.setattr(wb, "__file__", str(tmp_path / "bench" / "world_build.py"))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "base_models").symlink_to(shipped)
+    found = wb._against_shipped(cache)
+    assert list(found) == ["xs-abc"] and not found["xs-abc"]["byte_equal"]
+    assert found["xs-abc"]["max_abs_diff"] == pytest.approx(0.004, abs=1e-6)
+    assert found["xs-abc"]["loss_diff"] == pytest.approx(5e-7)
+    spec = importlib.util.spec_from_file_location("update_numbers", REPO / "docs" / "update_numbers.py")
+    numbers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(numbers)
+    same = {"xs-abc": {"byte_equal": True, "max_abs_diff": 0.0, "loss_diff": 0.0}}
+    assert numbers.shipped_line(same) == "Weights byte-equal to the shipped ones: yes (1 models)."
+    line = numbers.shipped_line({**found, "l_nlp-def": {"byte_equal": False, "max_abs_diff": 0.05, "loss_diff": 0.01}})
+    assert "0 of 2. The base models: final training losses within 5.0e-07, weights within 0.004; the RM's start" in line
+    assert "base-l: final training losses within 1.0e-02, weights within 0.050" in line
