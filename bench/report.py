@@ -105,7 +105,7 @@ def e2e_lines(e2e):
                     + f" | **{p['seconds'] / 60:.1f} min** (goal {p['goal_s'] / 60:.0f}) | {p['peak_rss_mib']:,} MiB |")
     side = _side_by_side(e2e)
     return ["**End to end** (`bench/e2e.py`): `python -m igpt_lib reproduce` on a fresh clone (empty model "
-            "cache; the base models shipped in `data/base_models`); each stage's time from the "
+            "cache; the base models and the RM's start shipped in `data/base_models`); each stage's time from the "
             "`OUT/stages.json` it writes; the total is the command's wall time, start-up included; peak RSS "
             "is the largest process's." + side, "", *rows, ""]
 
