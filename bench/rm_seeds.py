@@ -4,6 +4,7 @@ recipe change is judged against the spread and not against one run.
     .venv/bin/python bench/rm_seeds.py --run runs/cpu [--seeds 0 1 2] [--tag NAME]
                                        [--set epochs=3 --set lr=2.5e-4] [--likert-ties] [--sets N]
                                        [--extra-sets N] [--sft-model DIR] [--gold-labels]
+                                       [--sample-seed S]
 
 Retrains the run's reward model on its own comparisons (OUT/rm/comparisons.*.jsonl) once per
 seed, exactly as `python -m igpt_lib rm` does, from the stage's start (`reward.rm_start`; the seed
@@ -17,7 +18,10 @@ own sampling and labelers, another seed; cached in OUT/rm/comparisons.extraN.jso
 grows with data. `--sft-model DIR` starts the RM from that SFT folder (same tokenizer) instead of the stage's start
 (`bench/rm_base.py` makes one: a bigger base, or one pretrained on more text). `--gold-labels`
 re-ranks the same training sets by the gold score (no labeler noise, no personal weights): what
-the recipe learns from these responses when the labels are perfect. Results: bench/results/rm_seeds.json, one entry per tag
+the recipe learns from these responses when the labels are perfect. `--sample-seed S` trains and
+measures on comparisons sampled and ranked afresh, every split, as the stage does with seed S
+(cached in OUT/rm/resample{S}/; the stage's own are seed 0): how much a run's accuracies move with
+its comparisons, not only with the RM's seed. Results: bench/results/rm_seeds.json, one entry per tag
 (mean, standard deviation, min and max over the seeds; per-seed values; per-task means).
 `--docs` rewrites the table in docs/implementation_details.md from that file.
 """
@@ -137,6 +141,21 @@ def extra_prompts(run, preset, n, sets=None):
     return load_comparison_rows(cache)
 
 
+def resampled(run, preset, seed):
+    """OUT/rm/resample{seed}: the stage's comparisons (every split, the fold included) sampled and
+    ranked again from the run's SFT family with RewardConfig seed `seed` (new samples, new noise
+    draws, labeler noise re-calibrated on them), written once and then reused."""
+    from igpt_lib.comparisons import SPLITS, comparison_files, sample_comparisons, write_comparisons
+    from igpt_lib.config import get_preset
+    folder = run / "rm" / f"resample{seed}"
+    files = comparison_files(folder)
+    if not all(files[s].exists() for s in SPLITS):
+        p = get_preset(preset)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_comparisons(files, sample_comparisons(p, run, replace(p.rm, seed=seed), progress=False))
+    return folder
+
+
 def rm_base(sft_model):
     """What `--sft-model` is: its bench/rm_base.py info.json (how it was made, its size, its SFT
     choice and score), {"how": the folder} for another folder, None for the run's SFT-`size`."""
@@ -221,7 +240,9 @@ def table(result):
                          + ([f"{e['extra_prompts']:,} more prompts (new users), "
                              f"{e.get('extra_prompt_sets') or e['config']['sets_per_prompt']} set(s) each"]
                             if e.get("extra_prompts") else [])
-                         + ([f"RM from SFT of: {e['rm_base']['how']}"] if e.get("rm_base") else [])) \
+                         + ([f"RM from SFT of: {e['rm_base']['how']}"] if e.get("rm_base") else [])
+                         + ([f"the run's comparisons sampled afresh (seed {e['sample_seed']})"]
+                            if e.get("sample_seed") is not None else [])) \
             or "the stage's own"
         score = f"{e['start_sft_score']:+.3f}" if e.get("start_sft_score") is not None else "—"
         fold = f"{s[FOLD]['mean']:.3f}" if FOLD in s else "—"
@@ -232,7 +253,7 @@ def table(result):
                      + (f"± {s['gold_strict']['sd']:.3f} ({s['gold_strict']['min']:.3f}–{s['gold_strict']['max']:.3f}) |"
                         if len(e["seeds"]) > 1 else "(one seed) |"))
     k, worst = heldout_slope(result)
-    lines += ["", *data_lines(result), f"Over these rows, held-out-labeler accuracy ≈ 0.5 + {k:.2f} × (gold-strict − 0.5) "
+    lines += ["", *data_lines(result), *draw_lines(result), f"Over these rows, held-out-labeler accuracy ≈ 0.5 + {k:.2f} × (gold-strict − 0.5) "
                   f"(least squares through chance; largest miss {worst:.3f}), so held-out 0.65 needs "
                   f"gold-strict ≈ {0.5 + 0.15 / k:.2f}."]
     return "\n".join(lines)
@@ -263,6 +284,26 @@ def data_lines(result):
     return [line + "\n" for line in lines]
 
 
+def draw_lines(result):
+    """How far the stage's own recipe moves from one set of comparisons to another (other runs,
+    `--sample-seed`): seed 0 on each digest, where two or more were measured with the fold."""
+    own = {}
+    for tag, e in result["tags"].items():
+        plain = not (e["likert_ties"] or e.get("gold_labels") or e.get("rm_base") or e.get("extra_sets")
+                     or e.get("extra_prompts") or e.get("sets_per_prompt") or config_changes(e))
+        if plain and "0" in e["seeds"] and FOLD in e["seeds"]["0"]:
+            own.setdefault(e["comparisons"], (tag, e["seeds"]["0"]))
+    if len(own) < 2:
+        return []
+    parts = []
+    for m, name in ((FOLD, "held-out fold"), ("train_labelers", "training labelers"), ("gold_strict", "gold-strict")):
+        v = [r[m] for _, r in own.values()]
+        parts.append(f"{name} {statistics.mean(v):.3f} ± {statistics.stdev(v):.3f} ({min(v):.3f}–{max(v):.3f})")
+    return [f"The stage's own recipe on {len(own)} sets of comparisons (seed 0 each: "
+            + ", ".join(f"`{tag}`" for tag, _ in own.values()) + "): " + "; ".join(parts)
+            + ". One run's accuracies move more with its comparisons than with the RM's seed.\n"]
+
+
 def heldout_slope(result):
     """k of held-out ≈ 0.5 + k·(gold-strict − 0.5) fitted over every tag's means (a line through
     chance: an RM that orders nothing is at 0.5 on both), and the largest residual."""
@@ -286,6 +327,8 @@ def main(argv=None):
     ap.add_argument("--extra-prompt-sets", type=int, default=None, help="ranked sets per extra prompt")
     ap.add_argument("--sft-model", type=Path, default=None, help="start the RM from this SFT folder")
     ap.add_argument("--gold-labels", action="store_true", help="train on the gold order of the same sets")
+    ap.add_argument("--sample-seed", type=int, default=None,
+                    help="train and measure on comparisons sampled afresh with this seed")
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     from igpt_lib.comparisons import SPLITS, comparison_files, comparisons_digest
@@ -297,6 +340,8 @@ def main(argv=None):
     if missing := [str(files[s]) for s in SPLITS if not files[s].exists()]:
         sys.exit(f"bench/rm_seeds.py: {missing[0]} not found: run `python -m igpt_lib rm --preset {args.preset} "
                  f"--out {args.run}` first")
+    rm_dir = args.run / "rm" if args.sample_seed is None else resampled(args.run, args.preset, args.sample_seed)
+    files = comparison_files(rm_dir)
     comps = {s: load_comparison_rows(f) for s, f in files.items() if f.exists()}  # "fold" where the run has one
     if args.likert_ties:
         comps["train"] = [likert_ties(r) for r in comps["train"]]
@@ -329,7 +374,7 @@ def main(argv=None):
         "sets_per_prompt": args.sets,
         "extra_sets": args.extra_sets, "extra_prompts": args.extra_prompts,
         "extra_prompt_sets": args.extra_prompt_sets, "train_sets": len(comps["train"]), "seeds": per_seed,
-        "comparisons": comparisons_digest(args.run / "rm"), "rm_base": base,
+        "comparisons": comparisons_digest(rm_dir), "sample_seed": args.sample_seed, "rm_base": base,
         "start_sft_score": start_score(args.run, cfg, base),
         "summary": summary(per_seed)}
     for m in [m for m in METRICS + (FOLD,) if m in result["tags"][args.tag]["summary"]]:

@@ -170,6 +170,19 @@ def test_rm_seeds_retrains_the_stage_s_own_rm_at_seed_0(smoke_rm, tmp_path):
     run_prompts = {r["prompt"] for f in (smoke_rm / "world" / "data").glob("prompts.*.jsonl") for r in D.read_jsonl(f)}
     assert len({r["prompt"] for r in new}) == 5 and not run_prompts & {r["prompt"] for r in new}
     assert all(r["user_id"].startswith("r") and len(r["responses"]) == len(r["ranks"]) for r in new)
+    again = bench.main(["--run", str(smoke_rm), "--preset", "smoke", "--seeds", "0", "--tag", "again",
+                        "--sample-seed", "7", "--results", str(tmp_path / "rm_seeds.json")])["tags"]["again"]
+    from igpt_lib.comparisons import SPLITS, comparisons_digest
+    folder = smoke_rm / "rm" / "resample7"
+    assert all((folder / f"comparisons.{split}.jsonl").exists() for split in SPLITS + ("fold",))
+    assert again["comparisons"] == comparisons_digest(folder) != entry["comparisons"]  # new samples, new ranks
+    assert again["train_sets"] == stage["train_prompts"] and again["sample_seed"] == 7
+    assert [r["prompt"] for r in D.read_jsonl(folder / "comparisons.val.jsonl")] == \
+        [r["prompt"] for r in D.read_jsonl(smoke_rm / "rm" / "comparisons.val.jsonl")]  # the same prompts
+    assert "| `again`: the run's comparisons sampled afresh (seed 7) |" in bench.table({"tags": {"again": again}})
+    folds = [entry["seeds"]["0"]["fold_labelers"], again["seeds"]["0"]["fold_labelers"]]
+    assert f"on 2 sets of comparisons (seed 0 each: `t`, `again`): held-out fold {sum(folds) / 2:.3f}" in \
+        bench.table({"tags": {"t": entry, "again": again}})
 
 
 def test_rm_base_makes_an_sft_model_the_rm_seeds_can_start_from(smoke_rm, tmp_path):
