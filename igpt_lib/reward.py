@@ -270,28 +270,37 @@ def score_sets(model, tokenizer, rows, cfg):
 
 def evaluate(scores, rows, by_gold=False):
     """Pair accuracy against the labelers' ranks (or the gold order), overall and per task,
-    with the margins r_better − r_worse of the ordered pairs."""
-    hits, margins = {}, []
+    with the margins r_better − r_worse of the ordered pairs. The 95 % interval treats each ranked
+    set as one draw (`_ci95`): a set's pairs share its responses, so they are not independent."""
+    hits, margins, sets = {}, [], []
     for s, r in zip(scores, rows):
         order = [-gold_score(r, y) for y in r["responses"]] if by_gold else r["ranks"]
+        mine = []
         for i in range(len(s)):
             for j in range(len(s)):
                 if order[i] < order[j]:
-                    right = 1.0 if s[i] > s[j] else 0.5 if s[i] == s[j] else 0.0
-                    hits.setdefault(r.get("task", "all"), []).append(right)
+                    mine.append(1.0 if s[i] > s[j] else 0.5 if s[i] == s[j] else 0.0)
                     margins.append(s[i] - s[j])
+        hits.setdefault(r.get("task", "all"), []).extend(mine)
+        if mine:
+            sets.append((sum(mine), len(mine)))
     every = [h for v in hits.values() for h in v]
-    return {"accuracy": float(np.mean(every)), "pairs": len(every),
-            "ci95": _ci95(every), "by_task": {t: round(float(np.mean(v)), 4) for t, v in sorted(hits.items())},
+    return {"accuracy": float(np.mean(every)), "pairs": len(every), "sets": len(sets),
+            "ci95": _ci95(sets), "by_task": {t: round(float(np.mean(v)), 4) for t, v in sorted(hits.items()) if v},
             "margins": margins}
 
 
-def _ci95(values):
-    """Normal-approximation 95 % interval of a mean of 0/1 values (pairs are not independent
-    within a prompt, so this is a little optimistic)."""
-    m, n = float(np.mean(values)), len(values)
-    half = 1.96 * math.sqrt(max(m * (1 - m), 1e-12) / n)
-    return [round(m - half, 4), round(m + half, 4)]
+def _ci95(sets):
+    """95 % interval of a pair accuracy Σ hits / Σ pairs over ranked sets [(hits, pairs), ...], each set
+    one cluster (the ratio estimator's cluster-robust standard error). The pairs of one set share its
+    K responses; counted as independent they gave an interval half as wide (cpu: ± 0.013 against ± 0.027
+    on 267 sets, which a bootstrap over the sets confirms: docs item 27)."""
+    if not sets:
+        return [0.0, 1.0]
+    h, n = np.array(sets, dtype=float).T
+    m, k = h.sum() / n.sum(), len(n)
+    half = 1.96 * math.sqrt(k / max(k - 1, 1) * float(((h - m * n) ** 2).sum())) / n.sum() if k > 1 else 0.5
+    return [round(float(max(m - half, 0.0)), 4), round(float(min(m + half, 1.0)), 4)]
 
 
 @torch.no_grad()

@@ -10,7 +10,7 @@ from igpt_lib import data as D
 from igpt_lib.config import RewardConfig
 from igpt_lib.models import load_tokenizer
 from igpt_lib.losses import ranking_loss
-from igpt_lib.reward import (common_prefix, gold_ceiling, load_reward_model, score_ids, score_shared, score_texts, set_ids,
+from igpt_lib.reward import (common_prefix, evaluate, gold_ceiling, load_reward_model, score_ids, score_shared, score_texts, set_ids,
                              set_rewards, shift_rewards, train_reward_model)
 
 
@@ -41,6 +41,21 @@ def test_gold_ceiling_scores_the_gold_itself_against_the_labels():
     ceiling = gold_ceiling({"val": val, "heldout": held})
     # val: 5 pairs of unequal gold all right, the equal-gold pair ½; held: 5 wrong, ½ again
     assert ceiling == pytest.approx({"train_labelers": 5.5 / 6, "heldout_labelers": 0.5 / 6})
+
+
+def test_accuracy_interval_counts_each_ranked_set_once():
+    row = {"task": "sort", "prompt": "sort : b a"}
+    rows = [{**row, "responses": ["a", "b", "c"], "ranks": [0, 1, 2]},  # 3 pairs, all scored right
+            {**row, "responses": ["a", "b"], "ranks": [0, 1]}]          # 1 pair, scored wrong
+    out = evaluate([[3.0, 2.0, 1.0], [0.0, 1.0]], rows)
+    assert out["accuracy"] == 0.75 and out["pairs"] == 4 and out["sets"] == 2
+    # the ratio's cluster-robust sd: residuals 3 − 0.75·3 and 0 − 0.75·1 → sqrt(2/1 · 1.125) / 4 = 0.375
+    assert out["ci95"] == [round(0.75 - 1.96 * 0.375, 4), 1.0]
+    # the same four pairs as four one-pair sets: the interval narrows, as independent pairs would
+    alone = [{**row, "responses": ["a", "b"], "ranks": [0, 1]}] * 4
+    narrow = evaluate([[1.0, 0.0]] * 3 + [[0.0, 1.0]], alone)
+    assert narrow["accuracy"] == 0.75 and narrow["ci95"][1] - narrow["ci95"][0] < out["ci95"][1] - out["ci95"][0]
+    assert evaluate([[1.0, 1.0]], [{**row, "responses": ["a", "b"], "ranks": [0, 0]}])["ci95"] == [0.0, 1.0]  # no pair
 
 
 def test_each_response_is_forwarded_once_and_padding_does_not_matter(smoke_world):
