@@ -112,24 +112,26 @@ def extra_prompts(run, preset, n, sets=None):
     """Ranked sets for N more RM prompts: the world's own draw of new training users
     (`world.prompts.more_rm_prompts`, what `WorldConfig.rm_scale` adds), sampled and labeled as the
     stage does, `sets` each (default: the stage's sets per prompt): more prompts where `extra_sets`
-    gives more sets of the same prompts."""
+    gives more sets of the same prompts. A preset that draws its own more RM prompts (`rm_scale`) gets
+    another batch of new users, none of whose prompts repeats one of the run's world."""
     import numpy as np
     import torch
     from igpt_lib.comparisons import rank_sets, sample_sets
     from igpt_lib.config import get_preset
-    from igpt_lib.data import load_comparison_rows, write_jsonl
+    from igpt_lib.data import load_comparison_rows, read_jsonl, write_jsonl
     from igpt_lib.models import load_tokenizer
     from igpt_lib.world.labelers import Panel
     from igpt_lib.world.prompts import make_prompts, more_rm_prompts
     from transformers import AutoModelForCausalLM
     p, wdata = get_preset(preset), run / "world" / "data"
-    if p.world.rm_scale:
-        sys.exit(f"bench/rm_seeds.py: --extra-prompts: preset {preset} already draws more RM prompts "
-                 f"(rm_scale = {p.world.rm_scale}); try another count with bench/rm_preset_trial.py --rm-scale N")
     cfg = replace(p.rm, seed=p.rm.seed + 2000, sets_per_prompt=sets or p.rm.sets_per_prompt)
     cache = run / "rm" / f"comparisons.prompts{n}x{cfg.sets_per_prompt}.jsonl"
     if not cache.exists():
-        rows = more_rm_prompts(p.world, make_prompts(p.world), n)
+        if p.world.rm_scale:  # the world drew its own more RM prompts: another batch of users, none of its texts
+            world = [r for f in sorted(wdata.glob("prompts.*.jsonl")) for r in read_jsonl(f)]
+            rows = more_rm_prompts(p.world, make_prompts(p.world), n, taken_too=world, batch=1)
+        else:
+            rows = more_rm_prompts(p.world, make_prompts(p.world), n)
         sizes = cfg.sample_sizes or [s.name for s in p.world.sizes]
         policies = {s: AutoModelForCausalLM.from_pretrained(run / "sft" / s).eval() for s in sizes}
         rng = np.random.default_rng(cfg.seed)
@@ -137,6 +139,8 @@ def extra_prompts(run, preset, n, sets=None):
         rows = [r for _ in range(cfg.sets_per_prompt) for r in rows]  # fresh samples each time
         resp, src = sample_sets(policies, load_tokenizer(run / "sft" / sizes[0]), rows, cfg, rng, progress=False)
         panel = Panel.load(wdata / "labelers.json", "train").calibrated(rows, resp, cfg.agreement, rng)
+        if cfg.labeler_folds:  # as the stage's training sets: none ranked by the held-out fold (docs item 23)
+            panel, _ = panel.fold(cfg.labeler_folds)
         write_jsonl(cache, rank_sets(rows, resp, src, panel, rng))
     return load_comparison_rows(cache)
 

@@ -261,15 +261,6 @@ def test_rm_seeds_gold_labels_rank_by_the_gold_score():
     assert bench.gold_ranks(row)["ranks"] == [0, 2, 1, 2]  # right; wrong ties wrong; right but rambling between
 
 
-def test_rm_seeds_extra_prompts_refuses_a_preset_that_already_draws_them(tmp_path):
-    """The cpu preset's world draws its extra RM prompts itself (rm_scale): --extra-prompts would
-    rank the same prompts again, so it stops with a message naming the way to try another count."""
-    bench = _module("rm_seeds")
-    with pytest.raises(SystemExit, match=r"rm_scale = 3\); try another count with bench/rm_preset_trial.py"):
-        bench.extra_prompts(tmp_path, "cpu", 5)
-    assert not any(tmp_path.iterdir())  # nothing written
-
-
 def test_rm_likelihood_scores_responses_as_a_slow_loop_does(smoke_rm, tmp_path):
     import json
     from transformers import AutoModelForCausalLM

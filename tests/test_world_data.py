@@ -62,6 +62,20 @@ def test_rm_scale_adds_rm_prompts_of_new_users_and_changes_nothing_else():
         make_datasets(replace(small, rm_scale=small.scale * 2))
 
 
+def test_another_batch_of_rm_prompts_repeats_nothing_of_a_world_that_drew_its_own():
+    """bench/rm_seeds.py --extra-prompts on an rm_scale world: more_rm_prompts(batch=1) draws other
+    new users, none of the world's users, texts or prompt ids."""
+    from igpt_lib.world.prompts import make_prompts, more_rm_prompts
+    small = get_preset("smoke").world
+    more = replace(small, rm_scale=small.scale // 4)
+    world = make_datasets(more)[0]
+    rows = [r for name in world if name.startswith("prompts.") for r in world[name]]
+    extra = more_rm_prompts(more, make_prompts(more), 30, taken_too=rows, batch=1)
+    assert len(extra) == 30
+    _new_users_only(world["prompts.rm"] + extra, len(world["prompts.rm"]), world, "r1.")
+    assert extra != more_rm_prompts(more, make_prompts(more), 30)[:30]  # not the world's own draw again
+
+
 def test_three_prompt_kinds_and_short_examples(committed):
     rows = committed["demonstrations.train"] + committed["prompts.rm"]
     assert {r["kind"] for r in rows} == {"plain", "few_shot", "user_based"}

@@ -100,17 +100,21 @@ def make_prompts(cfg):
     return out
 
 
-def more_rm_prompts(cfg, prompts, n=None):
+def more_rm_prompts(cfg, prompts, n=None, taken_too=(), batch=0):
     """The RM's prompts beyond the paper's proportion: `n` of them (default: as `cfg.rm_scale` asks),
     from new training users (ids r0-0000, ...) drawn with their own seed after the split, so no other
-    prompt of the world changes; none repeats a prompt text of `prompts` (make_prompts' result) or
-    of each other."""
+    prompt of the world changes; none repeats a prompt text of `prompts` (make_prompts' result), of
+    `taken_too` or of each other. `batch` > 0 draws another batch of new users with another seed (ids
+    r{batch}.0-0000, ...; prompt ids after `taken_too`'s): more RM prompts for a world that has its own
+    (`bench/rm_seeds.py --extra-prompts`, `taken_too` the world's prompts)."""
     n = cfg.n_rm_prompts() - cfg.n_prompts("rm") if n is None else n
     if n < 0:
         raise ValueError(f"WorldConfig.rm_scale = {cfg.rm_scale} > scale = {cfg.scale}: rm_scale only adds RM prompts")
-    taken = {r["prompt"] for split in prompts.values() for r in split}
-    return [{**row, "stage": "rm", "prompt_id": f"train-{len(prompts['train']) + i:05d}"}
-            for i, row in enumerate(_new_users_prompts(cfg, n, taken, cfg.seed + 3, "r", "rm_scale"))]
+    taken = {r["prompt"] for split in prompts.values() for r in split} | {r["prompt"] for r in taken_too}
+    seed, prefix, first = (cfg.seed + 3, "r", len(prompts["train"])) if not batch else \
+        (cfg.seed + 3 + 1000 * batch, f"r{batch}.", len(prompts["train"]) + len(taken_too))
+    return [{**row, "stage": "rm", "prompt_id": f"train-{first + i:05d}"}
+            for i, row in enumerate(_new_users_prompts(cfg, n, taken, seed, prefix, "rm_scale"))]
 
 
 def more_test_prompts(cfg, prompts, taken_too=()):
