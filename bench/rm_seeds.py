@@ -264,8 +264,9 @@ def table(result):
 
 
 def data_lines(result):
-    """One line per set of comparisons: gold-strict accuracy against the number of ranked training
-    sets, over the rows that change only the data (fewer sets, more sets, more prompts)."""
+    """One line per set of comparisons: gold-strict accuracy (and the held-out fold's, where measured)
+    against the number of ranked training sets, over the rows that change only the data (fewer sets,
+    more sets, more prompts)."""
     groups = {}
     for tag, e in result["tags"].items():
         if e["likert_ties"] or e.get("gold_labels") or e.get("rm_base"):
@@ -280,7 +281,8 @@ def data_lines(result):
         for n, tag, e in sorted(rows, key=lambda r: r[0]):
             seeds = "" if len(e["seeds"]) > 1 else ", one seed"
             secs = statistics.mean(r["seconds"] for r in e["seeds"].values())
-            by_size.setdefault(n, []).append(f"{e['summary']['gold_strict']['mean']:.3f} (`{tag}`{seeds}, "
+            fold = f", held-out fold {e['summary'][FOLD]['mean']:.3f}" if FOLD in e["summary"] else ""
+            by_size.setdefault(n, []).append(f"{e['summary']['gold_strict']['mean']:.3f} (`{tag}`{seeds}{fold}, "
                                              f"{secs:.0f} s per seed)")
         recipe = ", ".join(describe(json.loads(changes))) or "the stage's recipe"
         lines.append(f"Gold-strict accuracy by ranked training sets, {digest}, {recipe} otherwise: "
