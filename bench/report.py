@@ -96,7 +96,8 @@ def ppo_lines(ppo):
             f"({s['eval_prompts']} held-out prompts × {s['eval_samples_per_prompt']} samples).", ""]
 
 
-def e2e_lines(e2e):
+def e2e_lines(e2e, machine=None):
+    """The end-to-end table; where it ran on another machine than `machine` (the section's head), it says which."""
     stages = list(next(iter(e2e["presets"].values()))["stages"])
     rows = ["| preset | " + " | ".join(stages) + " | **total** | peak RSS |",
             "|---|" + "---:|" * (len(stages) + 2)]
@@ -107,7 +108,15 @@ def e2e_lines(e2e):
     return ["**End to end** (`bench/e2e.py`): `python -m igpt_lib reproduce` on a fresh clone (empty model "
             "cache; the base models and the RM's start shipped in `data/base_models`); each stage's time from the "
             "`OUT/stages.json` it writes; the total is the command's wall time, start-up included; peak RSS "
-            "is the largest process's." + side, "", *rows, ""]
+            "is the largest process's." + side + _elsewhere(e2e, machine), "", *rows, ""]
+
+
+def _elsewhere(result, machine):
+    """A sentence naming the machine `result` ran on, where that is not `machine`; else nothing."""
+    mine = result.get("machine")
+    if not mine or not machine or mine.get("platform") == machine.get("platform"):
+        return ""
+    return f" Measured on {_machine(mine)}, not the machine above."
 
 
 def _side_by_side(e2e):
@@ -154,8 +163,9 @@ def goal_lines(rm, ppo, e2e):
 
 def section():
     rm, ppo, e2e, gen = (_load(n) for n in ("rm.json", "ppo.json", "e2e.json", "generation.json"))
-    parts = [f(x) for f, x in ((rm_lines, rm), (ppo_lines, ppo), (e2e_lines, e2e), (generation_lines, gen)) if x]
     machine = next((x["machine"] for x in (rm, ppo, gen) if x), None)
+    parts = [f(x) for f, x in ((rm_lines, rm), (ppo_lines, ppo), (lambda x: e2e_lines(x, machine), e2e),
+                               (generation_lines, gen)) if x]
     head = [f"Measured by `make bench` on {_machine(machine)}; absolute times vary between machines, the "
             "ratios less so." if machine else "No benchmark results yet: run `make bench`.", ""]
     lines = head + goal_lines(rm, ppo, e2e) + [line for p in parts for line in p]

@@ -24,6 +24,17 @@ def test_readme_performance_section_is_written_from_the_results():
     assert readme[readme.index(start) + len(start):readme.index(end)] == report.section()
 
 
+def test_end_to_end_table_names_its_machine_where_it_is_not_the_section_s():
+    report = _module("report")
+    stages = {"sft": {"seconds": 10.0}}
+    e2e = {"machine": {"cpus": 2, "platform": "box-b", "torch": "t", "torch_threads": 2},
+           "presets": {"cpu": {"seconds": 60.0, "goal_s": 900, "peak_rss_mib": 1, "stages": stages}}}
+    same = {"cpus": 2, "platform": "box-b"}
+    assert "Measured on 2 CPU cores (box-b, torch t, 2 threads), not the machine above." in \
+        report.e2e_lines(e2e, {"cpus": 2, "platform": "box-a"})[0]
+    assert "Measured on" not in report.e2e_lines(e2e, same)[0]
+
+
 def test_rm_bench_gives_trl_the_texts_our_rm_reads(tmp_path):
     import trl
     from datasets import Dataset
