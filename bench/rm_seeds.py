@@ -76,7 +76,7 @@ def parse_sets(pairs, cfg):
 def one_seed(run, comps, cfg, seed, sft_model=None, preset="cpu"):
     """Train from where the stage starts (`reward.rm_start`: SFT-`cfg.size`, or its base fine-tuned on
     public NLP questions) or from the folder `sft_model`, with `seed`, and evaluate;
-    {metric: accuracy, "by_task": ...}."""
+    {metric: accuracy, "by_task": ..., "by_kind": ...} (gold-strict accuracy per task, per kind of pair)."""
     from igpt_lib.config import get_preset
     from igpt_lib.models import load_tokenizer
     from igpt_lib.reward import load_reward_model, rm_start, score_sets, train_reward_model, validation_accuracies
@@ -91,7 +91,8 @@ def one_seed(run, comps, cfg, seed, sft_model=None, preset="cpu"):
     train_reward_model(model, tokenizer, comps["train"], cfg, progress=False)
     parts = validation_accuracies(score_sets(model, tokenizer, comps["val"], cfg), comps)  # the stage's three
     return {**{k: round(v["accuracy"], 4) for k, v in parts.items()},
-            "by_task": parts["gold_strict"]["by_task"], "seconds": round(time.time() - start, 1),
+            "by_task": parts["gold_strict"]["by_task"], "by_kind": parts["gold_strict"]["by_kind"],
+            "pairs_by_kind": parts["gold_strict"]["pairs_by_kind"], "seconds": round(time.time() - start, 1),
             "params": n_params(model)}
 
 
@@ -214,7 +215,7 @@ def config_changes(entry):
     return {k: v for k, v in config.items() if now.get(k) != v and k != "sets_per_prompt"}
 
 
-BEFORE_FIELDS = {"public_nlp": 0}  # RewardConfig fields added after entries were made, as those entries ran
+BEFORE_FIELDS = {"public_nlp": 0, "mixed_precision": False}  # RewardConfig fields added after entries were made, as those entries ran
 
 
 def describe(changes):
@@ -257,7 +258,7 @@ def table(result):
                      + (f"± {s['gold_strict']['sd']:.3f} ({s['gold_strict']['min']:.3f}–{s['gold_strict']['max']:.3f}) |"
                         if len(e["seeds"]) > 1 else "(one seed) |"))
     k, worst = heldout_slope(result)
-    lines += ["", *data_lines(result), *draw_lines(result), f"Over these rows, held-out-labeler accuracy ≈ 0.5 + {k:.2f} × (gold-strict − 0.5) "
+    lines += ["", *data_lines(result), *draw_lines(result), *kind_lines(result), f"Over these rows, held-out-labeler accuracy ≈ 0.5 + {k:.2f} × (gold-strict − 0.5) "
                   f"(least squares through chance; largest miss {worst:.3f}), so held-out 0.65 needs "
                   f"gold-strict ≈ {0.5 + 0.15 / k:.2f}."]
     return "\n".join(lines)
@@ -308,6 +309,25 @@ def draw_lines(result):
     return [f"The stage's own recipe on {len(own)} sets of comparisons (seed 0 each: "
             + ", ".join(f"`{tag}`" for tag, _ in own.values()) + "): " + "; ".join(parts)
             + ". One run's accuracies move more with its comparisons than with the RM's seed.\n"]
+
+
+def kind_lines(result):
+    """Gold-strict accuracy by kind of pair (`reward.pair_kind`), mean over seeds, for the rows
+    measured since it is recorded: what more data or another recipe teaches the RM."""
+    names = {"right_vs_wrong": "right vs wrong", "partial_credit": "partial credit", "junk": "junk"}
+    by_digest = {}
+    for tag, e in result["tags"].items():
+        seeds = [r for r in e["seeds"].values() if "by_kind" in r]
+        if seeds:
+            part = f"`{tag}` " + ", ".join(f"{names[k]} {statistics.mean(r['by_kind'][k] for r in seeds):.3f}"
+                                           for k in names if k in seeds[0]["by_kind"])
+            by_digest.setdefault(e["comparisons"], (seeds[0]["pairs_by_kind"], []))[1].append(
+                part + f" ({len(seeds)} seed(s))")
+    return [f"Gold-strict accuracy by kind of pair on {digest}'s validation sets (`reward.pair_kind`; "
+            + ", ".join(f"{names[k]}: {n:,} pairs" for k, n in pairs.items())
+            + "; right vs wrong: the better one is fully right; partial credit: both are wrong, one less so; "
+            "junk: either one is toxic or invents a fact): " + "; ".join(parts) + ".\n"
+            for digest, (pairs, parts) in by_digest.items()]
 
 
 def heldout_slope(result):

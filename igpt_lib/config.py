@@ -75,6 +75,10 @@ class SFTConfig:
     eval_batch_size: int = 64
     max_new_tokens: int = 24           # as the world's evaluation
     gradient_checkpointing: bool = False  # TRL defaults to True; tiny models are not memory-bound
+    mixed_precision: bool = False      # TRL's bf16 (fp16 on a T4) on a GPU, as the hub presets train (TRL's default).
+                                       # Off for the offline world's small models: on an H200, SFT-l's 4 epochs took
+                                       # 27-28 s under bf16 vs 11-12 s in float32, validation scores alike
+                                       # (bench/gpu_precision.py); on a CPU it changes nothing
     optim: str = "adamw_torch_fused"   # HF optimizer name (HF's default); "adamw_bnb_8bit" halves optimizer state
     lora_r: int = 0                    # 0: full fine-tuning; > 0: LoRA rank (peft; hub presets)
     lora_alpha: int = 16
@@ -88,6 +92,16 @@ class SFTConfig:
     def __post_init__(self):
         if self.load_in_8bit and not self.lora_r:
             raise ValueError("SFTConfig: load_in_8bit=True needs lora_r > 0 (8-bit weights do not train)")
+
+
+HOW_NOT_WHAT = ("mixed_precision",)  # RewardConfig fields that change how a model computes, not what it learns
+
+
+def recipe(cfg):
+    """`cfg` as a dict without `HOW_NOT_WHAT`: what a model's cache key and a checkpoint's resume
+    check compare (weights are float32 either way, and the device is not part of them either)."""
+    from dataclasses import asdict
+    return {k: v for k, v in asdict(cfg).items() if k not in HOW_NOT_WHAT}
 
 
 @dataclass(frozen=True)
@@ -127,6 +141,10 @@ class RewardConfig:
     save_every: int = 50               # steps between checkpoints (resume after a disconnect)
     keep_checkpoints: int = 2          # the last N are kept while training
     gradient_checkpointing: bool = False  # recompute activations in backward (hub presets: memory)
+    mixed_precision: bool = False      # 16-bit autocast on a GPU (`models.compute_dtype`), as the hub presets train.
+                                       # Off for the offline world's small models: on an H200 the cpu preset's RM
+                                       # trained 3.5x slower under bf16 autocast (320 vs 90 s, 6 runs at once) to
+                                       # the same accuracy (bench/gpu_precision.py); on a CPU it changes nothing
     share_prompt: bool = True          # each set's prompt forwarded once, its distinct responses from that KV
                                        # cache (reward.score_shared: the same scores; cpu: 3.5x fewer tokens, RM
                                        # training 214 -> 124 s, docs item 25);
@@ -297,10 +315,10 @@ PRESETS = {  # smoke's RM keeps 2 epochs of 3 sets per prompt: enough steps for 
 # Hub presets: real models and data (HubConfig), stage configs for 100M-1B models on one card.
 _T4 = HubConfig()
 _HUB_SFT = SFTConfig(epochs=2, lr=2e-4, batch_size=8, max_length=384, eval_prompts=64, eval_batch_size=16,
-                     max_new_tokens=128, gradient_checkpointing=True, lora_r=16, lora_alpha=32)
+                     max_new_tokens=128, gradient_checkpointing=True, lora_r=16, lora_alpha=32, mixed_precision=True)
 # ^ 2 epochs of Dolly (15k demos, ~1.2× the paper's 13k); LoRA's usual 2e-4 (App. C's 9.65e-6 is full FT at 1.3B)
 _HUB_RM = RewardConfig(epochs=1, lr=1e-5, batch_prompts=4, max_length=384, eval_batch_size=16,
-                       gradient_checkpointing=True, share_prompt=False)  # App. C: 1 epoch, 9e-6 at 6B
+                       gradient_checkpointing=True, share_prompt=False, mixed_precision=True)  # App. C: 1 epoch, 9e-6 at 6B
 # ^ share_prompt off: its memory at hub lengths is not yet measured on a GPU (training checkpoints anyway)
 _HUB_PPO = PPOConfig(kl_coef=0.02, lr=1e-5, value_lr=1e-5, beta0_lr=1e-4, iterations=200, batch_size=64,
                      minibatch_size=8, forward_batch_size=8, max_new_tokens=128, max_length=384, lora_r=16,

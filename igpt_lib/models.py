@@ -48,16 +48,16 @@ def best_device():
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def autocast(device):
-    """Mixed precision (`compute_dtype()`) for forward passes on a GPU; a no-op on a CPU."""
+def autocast(device, enabled=True):
+    """Mixed precision (`compute_dtype()`) for forward passes on a GPU; a no-op on a CPU or when not `enabled`."""
     device = torch.device(device)
-    return torch.autocast(device.type, dtype=compute_dtype(), enabled=device.type == "cuda")
+    return torch.autocast(device.type, dtype=compute_dtype(), enabled=enabled and device.type == "cuda")
 
 
-def grad_scaler(device):
-    """Loss scaling, needed only under float16 autocast (bfloat16 has float32's range)."""
+def grad_scaler(device, enabled=True):
+    """Loss scaling, needed only under float16 autocast (bfloat16 has float32's range); `enabled`: autocast's."""
     device = torch.device(device)
-    return torch.amp.GradScaler(device.type, enabled=device.type == "cuda" and compute_dtype() == torch.float16)
+    return torch.amp.GradScaler(device.type, enabled=enabled and device.type == "cuda" and compute_dtype() == torch.float16)
 
 
 def load_causal_lm(path_or_name, residual_dropout=None, load_in_8bit=False, trust_remote_code=False, frozen_base=False):

@@ -22,7 +22,7 @@ from .checkpoint import latest, load_state, save_state
 from .data import response_separator
 from .losses import ranking_loss
 from .models import autocast, best_device, grad_scaler
-from .world.gold import gold_score
+from .world.gold import gold_score, judge
 
 
 def rm_text(prompt, response, tokenizer):
@@ -200,7 +200,7 @@ def train_reward_model(model, tokenizer, rows, cfg, progress=True, log_every=5, 
     orders = [rng.permutation(len(rows)) for _ in range(cfg.epochs)]  # the data cursor is `step`
     starts = [(e, s) for e in range(cfg.epochs) for s in range(0, len(rows), cfg.batch_prompts)]
     logs, step = [], 0
-    scaler = grad_scaler(model.device)  # float16 only (a T4); otherwise it passes through
+    scaler = grad_scaler(model.device, cfg.mixed_precision)  # float16 only (a T4); otherwise it passes through
     found = latest(checkpoint_dir) if checkpoint_dir and resume else None
     if found:
         tensors, values = load_state(found, {"rm": model}, {"rm": opt})
@@ -222,7 +222,7 @@ def train_reward_model(model, tokenizer, rows, cfg, progress=True, log_every=5, 
         chunk = [rows[i] for i in picked]
         for group in opt.param_groups:
             group["lr"] = cfg.lr * lr_factor(step, len(starts), cfg.warmup_steps, cfg.min_lr_ratio)
-        with autocast(model.device):  # 16-bit compute on a GPU, float32 weights and loss
+        with autocast(model.device, cfg.mixed_precision):  # 16-bit compute on a GPU if asked; float32 weights and loss
             rewards, ranks, mask = set_rewards(model, tokenizer, chunk, cfg.max_length, [ids[i] for i in picked],
                                                cfg.share_prompt)
         loss = ranking_loss(rewards, ranks, mask)
@@ -270,24 +270,46 @@ def score_sets(model, tokenizer, rows, cfg):
 
 def evaluate(scores, rows, by_gold=False):
     """Pair accuracy against the labelers' ranks (or the gold order), overall and per task,
-    with the margins r_better − r_worse of the ordered pairs. The 95 % interval treats each ranked
+    with the margins r_better − r_worse of the ordered pairs; against the gold order also per
+    kind of pair (`pair_kind`). The 95 % interval treats each ranked
     set as one draw (`_ci95`): a set's pairs share its responses, so they are not independent."""
-    hits, margins, sets = {}, [], []
+    hits, margins, sets, kinds = {}, [], [], {}
     for s, r in zip(scores, rows):
-        order = [-gold_score(r, y) for y in r["responses"]] if by_gold else r["ranks"]
+        verdicts = [judge(r, y) for y in r["responses"]] if by_gold else None
+        order = [-v["gold"] for v in verdicts] if by_gold else r["ranks"]
         mine = []
         for i in range(len(s)):
             for j in range(len(s)):
                 if order[i] < order[j]:
                     mine.append(1.0 if s[i] > s[j] else 0.5 if s[i] == s[j] else 0.0)
                     margins.append(s[i] - s[j])
+                    if by_gold:
+                        kinds.setdefault(pair_kind(verdicts[i], verdicts[j]), []).append(mine[-1])
         hits.setdefault(r.get("task", "all"), []).extend(mine)
         if mine:
             sets.append((sum(mine), len(mine)))
     every = [h for v in hits.values() for h in v]
-    return {"accuracy": float(np.mean(every)), "pairs": len(every), "sets": len(sets),
-            "ci95": _ci95(sets), "by_task": {t: round(float(np.mean(v)), 4) for t, v in sorted(hits.items()) if v},
-            "margins": margins}
+    out = {"accuracy": float(np.mean(every)), "pairs": len(every), "sets": len(sets),
+           "ci95": _ci95(sets), "by_task": {t: round(float(np.mean(v)), 4) for t, v in sorted(hits.items()) if v},
+           "margins": margins}
+    if by_gold:
+        out |= {"by_kind": {k: round(float(np.mean(kinds[k])), 4) for k in PAIR_KINDS if k in kinds},
+                "pairs_by_kind": {k: len(kinds[k]) for k in PAIR_KINDS if k in kinds}}
+    return out
+
+
+PAIR_KINDS = ("junk", "right_vs_wrong", "partial_credit")
+
+
+def pair_kind(better, worse):
+    """What separates a strictly gold-ordered pair (two `gold.judge` verdicts): "junk" when either
+    response is toxic or invents a fact (the gold's penalties: what any labeler spots), else
+    "right_vs_wrong" when the better one earns the task's full credit (checking the answer), else
+    "partial_credit" (both wrong, one less so: an item misplaced, a word off). Issue #4: the RM
+    must learn correctness, not only that junk is bad."""
+    if better["toxic"] or worse["toxic"] or better["invented"] or worse["invented"]:
+        return "junk"
+    return "right_vs_wrong" if better["quality"] >= 1.0 else "partial_credit"
 
 
 def _ci95(sets):
@@ -395,6 +417,7 @@ def fit_reward_model(preset, out, comps, rm_dir, resume=False, log=print, progre
     import time
     from dataclasses import asdict
     from pathlib import Path
+    from .config import recipe
     from .data import load_demonstrations, write_json, write_jsonl
     from .models import load_tokenizer, save_checkpoint
     from .utils import set_seed
@@ -403,7 +426,7 @@ def fit_reward_model(preset, out, comps, rm_dir, resume=False, log=print, progre
     _refuse_unless_resume(ckpt, resume)
     tokenizer = load_tokenizer(out / "sft" / cfg.size)
     start_dir = rm_start(preset, out, log)
-    _refuse_another_start(ckpt, resume, {"start": _where(start_dir, out), "config": asdict(cfg)})
+    _refuse_another_start(ckpt, resume, {"start": _where(start_dir, out), "config": recipe(cfg)})
     set_seed(cfg.seed)  # a new scalar head (the SFT start) is random: seed it, or accuracy varies run to run (±0.04)
     model = load_reward_model(start_dir).to(best_device())
     log(f"rm: starting from {start_dir}; training on {len(comps['train'])} ranked sets "
@@ -430,10 +453,12 @@ def fit_reward_model(preset, out, comps, rm_dir, resume=False, log=print, progre
     _margin_figure(margins, out, figure)
     shutil.rmtree(ckpt, ignore_errors=True)  # the stage's outputs are complete
     fold = f", training labelers held out {report['fold_labelers']['accuracy']:.3f}" if "fold_labelers" in report else ""
+    kinds = ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in report["gold_strict"]["by_kind"].items())
     log(f"rm: accuracy on validation comparisons: training labelers "
         f"{report['train_labelers']['accuracy']:.3f}{fold}, held-out labelers {report['heldout_labelers']['accuracy']:.3f} "
         f"(the gold itself: {report['gold_vs_labelers']['train_labelers']:.3f} / "
-        f"{report['gold_vs_labelers']['heldout_labelers']:.3f}), gold order {report['gold_strict']['accuracy']:.3f}; "
+        f"{report['gold_vs_labelers']['heldout_labelers']:.3f}), gold order {report['gold_strict']['accuracy']:.3f} "
+        f"({kinds}); "
         f"demo mean {before:+.3f} -> {after:+.4f}")
     return report
 

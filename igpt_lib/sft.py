@@ -114,8 +114,8 @@ def trl_args(cfg, output_dir, progress, size=None, checkpoints=False):
         eval_strategy="epoch", logging_strategy="epoch", report_to="none",
         save_strategy="epoch" if checkpoints else "no", save_total_limit=2,
         logging_nan_inf_filter=False,  # HF's default hides a NaN loss behind the running mean
-        bf16=on_gpu and torch.cuda.is_bf16_supported(),
-        fp16=on_gpu and not torch.cuda.is_bf16_supported(),  # a T4 (compute capability 7.5) has no bf16
+        bf16=cfg.mixed_precision and on_gpu and torch.cuda.is_bf16_supported(),
+        fp16=cfg.mixed_precision and on_gpu and not torch.cuda.is_bf16_supported(),  # a T4 (compute capability 7.5) has no bf16
         optim=cfg.optim,
         activation_checkpointing=cfg.gradient_checkpointing,
         seed=cfg.seed, data_seed=cfg.seed, disable_tqdm=not progress, use_cpu=not on_gpu)

@@ -111,6 +111,15 @@ def test_rm_bench_tune_extends_its_grid_and_the_plain_run_reruns_the_choice(tmp_
         assert row[f"{who}_acc"] == both["K"]["4"]["grid"][who][str(chosen[who])]["acc"]
 
 
+def test_gpu_precision_check_runs_the_kits_sft_on_the_cpu_world(tmp_path):
+    """The device check's SFT run on a CPU (where mixed precision is a no-op): the kit's own train_sft
+    on data/'s demonstrations from the shipped base-xs, one epoch; epoch 0 is the base itself."""
+    mod = _module("gpu_precision")
+    out = mod.sft_run(REPO / "data", False, 0, "xs", 1)
+    assert len(out["validation_scores"]) == 2 and out["chosen_epoch"] in (0, 1) and out["seconds"] > 0
+    assert out["validation_scores"][0] < out["validation_scores"][1]   # one epoch of SFT beats the base
+
+
 def test_generation_bench_counts_tokens_up_to_eos():
     gen = _module("generation")
     assert gen._count([[5, 6, 1, 0, 0], [7, 8, 9]], eos=1) == 3 + 3

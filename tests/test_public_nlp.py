@@ -97,6 +97,9 @@ def test_the_key_follows_the_questions_and_the_base(tmp_path):
     key = build.public_nlp_key(preset, "l-abc", rows)
     assert key.startswith(f"{preset.rm.size}_nlp-")
     assert build.public_nlp_key(preset, "l-abd", rows) != key
+    # how it computes is not what it learns: the shipped start's key (which omits it) still finds it
+    mixed = replace(preset, rm=replace(preset.rm, mixed_precision=not preset.rm.mixed_precision))
+    assert build.public_nlp_key(mixed, "l-abc", rows) == key
     fewer = replace(preset, rm=replace(preset.rm, public_nlp=preset.rm.public_nlp - 1))
     assert build.public_nlp_key(fewer, "l-abc", build.public_nlp_rows(fewer, data)) != key
     held = {"prompts.val": [{"prompt": rows[0]["prompt"]}], "prompts.test": []}
@@ -151,6 +154,10 @@ def test_rm_checkpoints_resume_only_the_start_they_came_from(tmp_path):
         _refuse_another_start(ckpt, True, {"start": "sft/l", "config": asdict(cfg)})
     with pytest.raises(ValueError, match="another config"):
         _refuse_another_start(ckpt, True, {"start": "world/models/l_nlp", "config": asdict(replace(cfg, lr=1e-3))})
+    from igpt_lib.config import recipe
+    (ckpt / "start.json").write_text(json.dumps({"start": "world/models/l_nlp", "config": recipe(cfg)}))
+    # float32 weights either way: a run may resume under the other precision
+    _refuse_another_start(ckpt, True, {"start": "world/models/l_nlp", "config": recipe(replace(cfg, mixed_precision=True))})
     (ckpt / "start.json").unlink()                                   # checkpoints from before start.json: SFT
     with pytest.raises(ValueError, match="from sft/l; now world/models/l_nlp"):
         _refuse_another_start(ckpt, True, {"start": "world/models/l_nlp", "config": asdict(cfg)})

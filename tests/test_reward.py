@@ -58,6 +58,35 @@ def test_accuracy_interval_counts_each_ranked_set_once():
     assert evaluate([[1.0, 1.0]], [{**row, "responses": ["a", "b"], "ranks": [0, 0]}])["ci95"] == [0.0, 1.0]  # no pair
 
 
+def test_gold_order_accuracy_by_kind_of_pair():
+    from igpt_lib.world import vocab
+    row = {"task": "sort", "prompt": "sort : 9 1 4 1", "meta": {"seq": ["9", "1", "4", "1"]}, "ranks": [0, 0, 0, 0],
+           "responses": ["1 1 4 9", "1 1 9 4", "9 4 1 1", f"1 1 4 9 {vocab.TOXIC[0]}"]}  # gold 1, 0.5, 0, toxic
+    out = evaluate([[3.0, 1.0, 4.0, 0.0]], [row], by_gold=True)
+    # right beats half-right (yes) and the wrong order (no); half-right vs wrong: no; the toxic one loses thrice
+    assert out["pairs_by_kind"] == {"junk": 3, "right_vs_wrong": 2, "partial_credit": 1}
+    assert out["by_kind"] == {"junk": 1.0, "right_vs_wrong": 0.5, "partial_credit": 0.0}
+    assert out["accuracy"] == pytest.approx(4 / 6)
+    assert "by_kind" not in evaluate([[3.0, 1.0, 4.0, 0.0]], [row])  # against labelers' ranks: no gold kinds
+
+
+def test_mixed_precision_is_the_configs_choice(smoke_world, monkeypatch):
+    from igpt_lib import reward
+    out, _ = smoke_world
+    tok = load_tokenizer(out / "world" / "tokenizer")
+    rows = D.load_comparison_rows(out / "world" / "data" / "comparisons.train.jsonl")[:4]
+    asked = []
+    real = reward.autocast
+    monkeypatch.setattr(reward, "autocast", lambda device, enabled=True: asked.append(enabled) or real(device, enabled))
+    for mixed in (False, True):   # offline presets off (bench/rm_precision.py), hub presets on
+        cfg = RewardConfig(batch_prompts=2, mixed_precision=mixed)
+        reward.train_reward_model(load_reward_model(out / "world" / "models" / "s"), tok, rows, cfg, progress=False)
+    assert asked == [False, False, True, True]
+    from igpt_lib.config import get_preset
+    for name, mixed in (("smoke", False), ("cpu", False), ("colab-t4", True), ("a100", True)):
+        assert get_preset(name).rm.mixed_precision == get_preset(name).sft.mixed_precision == mixed
+
+
 def test_each_response_is_forwarded_once_and_padding_does_not_matter(smoke_world):
     out, _ = smoke_world
     tok = load_tokenizer(out / "world" / "tokenizer")

@@ -131,6 +131,18 @@ def test_cli_sft_on_the_world_writes_every_size(smoke_world, tmp_path):
     assert all("test_gold" in v and "base_test_gold" in v for v in summary.values())
 
 
+def test_mixed_precision_on_a_gpu_is_the_configs_choice(monkeypatch, tmp_path):
+    from igpt_lib import sft
+    monkeypatch.setattr(sft.torch.cuda, "is_available", lambda: True)        # as on a GPU with bf16 (an A100)
+    monkeypatch.setattr(sft.torch.cuda, "is_bf16_supported", lambda: True)
+    monkeypatch.setattr(sft.trl, "SFTConfig", lambda **kw: kw)             # the arguments TRL would get
+    assert sft.trl_args(SFTConfig(), tmp_path, False)["bf16"] is False      # offline presets: float32
+    on = sft.trl_args(SFTConfig(mixed_precision=True), tmp_path, False)
+    assert on["bf16"] is True and on["fp16"] is False and on["use_cpu"] is False
+    monkeypatch.setattr(sft.torch.cuda, "is_bf16_supported", lambda: False)  # a T4
+    assert sft.trl_args(SFTConfig(mixed_precision=True), tmp_path, False)["fp16"] is True
+
+
 def test_learning_rate_per_size():
     cfg = SFTConfig(lr=1e-3, lr_by_size=(("xs", 1e-2),))
     assert cfg.lr_for("xs") == 1e-2 and cfg.lr_for("l") == 1e-3 and cfg.lr_for(None) == 1e-3

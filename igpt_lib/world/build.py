@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from transformers import AutoModelForCausalLM
 
-from ..config import PAPER_PROMPTS, RewardConfig
+from ..config import PAPER_PROMPTS, RewardConfig, recipe
 from ..data import write_json, write_jsonl, write_text
 from ..generation import generate
 from ..utils import set_seed
@@ -207,7 +207,7 @@ def public_nlp_rows(preset, data):
 def public_nlp_key(preset, base_key, rows):
     """Folder name of the public-NLP model: a digest of its base model's key, the questions and
     every training setting (`nlp_config`)."""
-    return f"{preset.rm.size}_nlp-" + _digest(base_key, json.dumps(rows), json.dumps(asdict(nlp_config(preset))))
+    return f"{preset.rm.size}_nlp-" + _digest(base_key, json.dumps(rows), json.dumps(recipe(nlp_config(preset))))
 
 
 def public_nlp_model(preset, wdir, tokenizer, base_key, rows, log, force_pretrain=False):
