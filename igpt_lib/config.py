@@ -76,9 +76,10 @@ class SFTConfig:
     max_new_tokens: int = 24           # as the world's evaluation
     gradient_checkpointing: bool = False  # TRL defaults to True; tiny models are not memory-bound
     mixed_precision: bool = False      # TRL's bf16 (fp16 on a T4) on a GPU, as the hub presets train (TRL's default).
-                                       # Off for the offline world's small models: on an H200, SFT-l's 4 epochs took
-                                       # 27-28 s under bf16 vs 11-12 s in float32, validation scores alike
-                                       # (bench/gpu_precision.py); on a CPU it changes nothing
+                                       # Off for the offline world's small models: on an H200 (6 runs at once),
+                                       # SFT-l's 4 epochs took 27-28 s under bf16 vs 11-12 s in float32, validation
+                                       # scores alike (bench/gpu_precision.py; the whole cpu SFT stage alone: 82 vs
+                                       # 76 s); on a CPU it changes nothing
     optim: str = "adamw_torch_fused"   # HF optimizer name (HF's default); "adamw_bnb_8bit" halves optimizer state
     lora_r: int = 0                    # 0: full fine-tuning; > 0: LoRA rank (peft; hub presets)
     lora_alpha: int = 16
