@@ -25,10 +25,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 START = REPO / "data" / "base_models" / "l_nlp-71a26ae9447a380e"   # the cpu preset's RM start (shipped)
-BASES = {p.name.split("-")[0]: p for p in (REPO / "data" / "base_models").iterdir() if "_" not in p.name}
+
+
+def base_model(size):
+    """The shipped base model of a world size (data/base_models/<size>-<key>)."""
+    return next(p for p in (REPO / "data" / "base_models").iterdir() if p.name.split("-")[0] == size)
 
 
 def rm_run(run, mixed, seed):
+    """The cpu preset's RM from its shipped start on the comparisons in `run`: seconds of training, accuracies."""
     import torch
     from igpt_lib import reward as R
     from igpt_lib.config import get_preset
@@ -49,6 +54,7 @@ def rm_run(run, mixed, seed):
 
 
 def sft_run(run, mixed, seed, size, epochs):
+    """SFT of the shipped base-`size` on the demonstrations in `run`: seconds, chosen epoch, each epoch's score."""
     from igpt_lib.config import get_preset
     from igpt_lib.data import load_demonstrations, load_prompts
     from igpt_lib.models import load_tokenizer
@@ -58,7 +64,7 @@ def sft_run(run, mixed, seed, size, epochs):
     evals = load_prompts(Path(run) / "prompts.val.jsonl")[: cfg.eval_prompts]
     with tempfile.TemporaryDirectory() as tmp:
         start = time.time()
-        choice = train_sft(BASES[size], load_tokenizer(BASES[size]), train, val, evals, cfg, Path(tmp) / size,
+        choice = train_sft(base_model(size), load_tokenizer(base_model(size)), train, val, evals, cfg, Path(tmp) / size,
                            size, Path(tmp) / "metrics.jsonl", progress=False)
         seconds = time.time() - start
         scores = [json.loads(line)["score"] for line in (Path(tmp) / "metrics.jsonl").read_text().splitlines()]
@@ -66,6 +72,7 @@ def sft_run(run, mixed, seed, size, epochs):
 
 
 def one(job):
+    """One run in a worker process (two torch threads), printed as it ends."""
     stage, run, mixed, seed, size, epochs = job
     import torch
     torch.set_num_threads(2)

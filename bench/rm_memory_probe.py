@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("default", "no_checkpointing", "no_autocast", "sgd", "short_rows")
 
 CHILD = r'''
-import json, sys, contextlib, torch
+import json, sys, torch
 sys.path.insert(0, sys.argv[3])
 from dataclasses import replace
 from igpt_lib import reward
@@ -32,9 +32,9 @@ model.config.pad_token_id = tok.pad_token_id
 if variant == "no_checkpointing":
     cfg = replace(cfg, gradient_checkpointing=False)
 if variant == "no_autocast":
-    reward.autocast = lambda device: contextlib.nullcontext()
+    cfg = replace(cfg, mixed_precision=False)
 if variant == "sgd":
-    torch.optim.AdamW = lambda params, lr, betas, weight_decay: torch.optim.SGD(params, lr=lr)
+    torch.optim.AdamW = lambda params, lr, **kw: torch.optim.SGD(params, lr=lr)
 words = "the a model reward policy answer question river stone seven blue".split()
 n = 60 if variant == "short_rows" else 2000  # short_rows: ~60 tokens, the rest is padding-free
 rows = [{"prompt": " ".join(words[(i + j) % 11] for j in range(n // 4)),

@@ -314,7 +314,8 @@ def draw_lines(result):
 def kind_lines(result):
     """Gold-strict accuracy by kind of pair (`reward.pair_kind`), mean over seeds, for the rows
     measured since it is recorded: what more data or another recipe teaches the RM."""
-    names = {"right_vs_wrong": "right vs wrong", "partial_credit": "partial credit", "junk": "junk"}
+    from igpt_lib.reward import PAIR_KINDS
+    names = {k: k.replace("_", " ") for k in PAIR_KINDS}
     by_digest = {}
     for tag, e in result["tags"].items():
         seeds = [r for r in e["seeds"].values() if "by_kind" in r]
@@ -324,9 +325,9 @@ def kind_lines(result):
             by_digest.setdefault(e["comparisons"], (seeds[0]["pairs_by_kind"], []))[1].append(
                 part + f" ({len(seeds)} seed(s))")
     return [f"Gold-strict accuracy by kind of pair on {digest}'s validation sets (`reward.pair_kind`; "
-            + ", ".join(f"{names[k]}: {n:,} pairs" for k, n in pairs.items())
-            + "; right vs wrong: the better one is fully right; partial credit: both are wrong, one less so; "
-            "junk: either one is toxic or invents a fact): " + "; ".join(parts) + ".\n"
+            + ", ".join(f"{names[k]}: {pairs[k]:,} pairs" for k in names if k in pairs)
+            + "; junk: either one is toxic or invents a fact; right vs wrong: the better one is fully right; "
+            "partial credit: both are wrong, one less so): " + "; ".join(parts) + ".\n"
             for digest, (pairs, parts) in by_digest.items()]
 
 

@@ -4,7 +4,7 @@ Presets (`smoke`, `cpu`, `colab-t4`, `a100`) are named instances, not copies: ea
 `dataclasses.replace` of a smaller one where only what differs is written down.
 The paper's numbers are in ../shared/PAPER_NOTES.md (Ouyang et al. 2022, sections cited).
 """
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 PAPER_PROMPTS = {"sft": 13_000, "rm": 33_000, "ppo": 31_000}  # §3.2, Table 6
 
@@ -101,7 +101,6 @@ HOW_NOT_WHAT = ("mixed_precision",)  # RewardConfig fields that change how a mod
 def recipe(cfg):
     """`cfg` as a dict without `HOW_NOT_WHAT`: what a model's cache key and a checkpoint's resume
     check compare (weights are float32 either way, and the device is not part of them either)."""
-    from dataclasses import asdict
     return {k: v for k, v in asdict(cfg).items() if k not in HOW_NOT_WHAT}
 
 

@@ -303,7 +303,7 @@ PAIR_KINDS = ("junk", "right_vs_wrong", "partial_credit")
 
 def pair_kind(better, worse):
     """What separates a strictly gold-ordered pair (two `gold.judge` verdicts): "junk" when either
-    response is toxic or invents a fact (the gold's penalties: what any labeler spots), else
+    response is toxic or invents a fact (the gold's penalties weigh in, whichever side wins), else
     "right_vs_wrong" when the better one earns the task's full credit (checking the answer), else
     "partial_credit" (both wrong, one less so: an item misplaced, a word off). Issue #4: the RM
     must learn correctness, not only that junk is bad."""
@@ -394,8 +394,8 @@ def _refuse_unless_resume(ckpt, resume):
 
 def _refuse_another_start(ckpt, resume, start):
     """Checkpoints in `ckpt` continue only the training they came from: the same starting model and
-    RewardConfig (`start`), recorded in ckpt/start.json when training begins (checkpoints from before
-    that file started from SFT-`size`)."""
+    RewardConfig (`start`: its `config.recipe`, without how it computes), recorded in ckpt/start.json
+    when training begins (checkpoints from before that file started from SFT-`size`)."""
     from .data import write_json
     marker = ckpt / "start.json"
     if resume and latest(ckpt) is not None:
@@ -452,15 +452,20 @@ def fit_reward_model(preset, out, comps, rm_dir, resume=False, log=print, progre
     write_jsonl(rm_dir / "train_log.jsonl", logs)
     _margin_figure(margins, out, figure)
     shutil.rmtree(ckpt, ignore_errors=True)  # the stage's outputs are complete
+    log(_summary(report))
+    return report
+
+
+def _summary(report):
+    """The RM stage's closing log line."""
     fold = f", training labelers held out {report['fold_labelers']['accuracy']:.3f}" if "fold_labelers" in report else ""
     kinds = ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in report["gold_strict"]["by_kind"].items())
-    log(f"rm: accuracy on validation comparisons: training labelers "
-        f"{report['train_labelers']['accuracy']:.3f}{fold}, held-out labelers {report['heldout_labelers']['accuracy']:.3f} "
-        f"(the gold itself: {report['gold_vs_labelers']['train_labelers']:.3f} / "
-        f"{report['gold_vs_labelers']['heldout_labelers']:.3f}), gold order {report['gold_strict']['accuracy']:.3f} "
-        f"({kinds}); "
-        f"demo mean {before:+.3f} -> {after:+.4f}")
-    return report
+    return (f"rm: accuracy on validation comparisons: training labelers "
+            f"{report['train_labelers']['accuracy']:.3f}{fold}, held-out labelers "
+            f"{report['heldout_labelers']['accuracy']:.3f} (the gold itself: "
+            f"{report['gold_vs_labelers']['train_labelers']:.3f} / {report['gold_vs_labelers']['heldout_labelers']:.3f}), "
+            f"gold order {report['gold_strict']['accuracy']:.3f} ({kinds}); "
+            f"demo mean {report['demo_mean_before']:+.3f} -> {report['demo_mean_after']:+.4f}")
 
 
 def validation_accuracies(val_scores, comps):

@@ -1,6 +1,7 @@
 """bench/: README's Performance section comes from bench/results; the RM benchmark feeds TRL
 exactly the texts our reward model reads (so "the same comparisons" holds)."""
 import importlib.util
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -142,6 +143,25 @@ def test_hub_memory_runs_every_phase_of_the_hub_code_on_tiny_models(tmp_path):
     for path in files:  # regenerate: python bench/hub_memory.py --docs FILE
         text = hub_memory.table(json.loads(path.read_text()))
         assert f"<!-- {hub_memory.marker(path)}:start -->\n{text}\n<!-- {hub_memory.marker(path)}:end -->" in docs
+
+
+def test_rm_memory_probe_runs_every_variant(tmp_path):
+    """Each variant's child script runs the kit's RM training on a tiny random model (on a CPU the
+    probe measures nothing, but a variant that no longer fits the code fails here, not on a GPU)."""
+    import random
+    import subprocess
+    import sys
+    from transformers import GPTNeoXConfig
+    probe, hub = _module("rm_memory_probe"), _module("hub_memory")
+    tok = hub.tokenizer(random.Random(0))
+    config = GPTNeoXConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                           intermediate_size=64, max_position_embeddings=512)
+    hub.save_random(config, tmp_path, tok, classifier=False, device="cpu")
+    for variant in probe.VARIANTS:
+        out = subprocess.run([sys.executable, "-c", probe.CHILD, variant, str(tmp_path), str(REPO), "smoke"],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, f"{variant}: {out.stderr[-800:]}"
+        assert json.loads(out.stdout.strip().splitlines()[-1])["variant"] == variant
 
 
 def test_rm_memory_probe_table_in_docs_is_its_result_file():

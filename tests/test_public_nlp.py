@@ -89,7 +89,7 @@ def test_a_folder_without_a_world_says_how_to_build_it(tmp_path):
         rm_start(get_preset("smoke"), tmp_path)
 
 
-def test_the_key_follows_the_questions_and_the_base(tmp_path):
+def test_the_key_follows_the_questions_and_the_base(tmp_path, monkeypatch):
     from igpt_lib.world import build
     preset = get_preset("smoke")
     data = {"prompts.val": [], "prompts.test": []}
@@ -97,9 +97,12 @@ def test_the_key_follows_the_questions_and_the_base(tmp_path):
     key = build.public_nlp_key(preset, "l-abc", rows)
     assert key.startswith(f"{preset.rm.size}_nlp-")
     assert build.public_nlp_key(preset, "l-abd", rows) != key
-    # how it computes is not what it learns: the shipped start's key (which omits it) still finds it
-    mixed = replace(preset, rm=replace(preset.rm, mixed_precision=not preset.rm.mixed_precision))
-    assert build.public_nlp_key(mixed, "l-abc", rows) == key
+    # how it computes is not what it learns: a fine-tune in 16-bit keeps the key (shipped starts stay found)
+    plain = build.nlp_config
+    monkeypatch.setattr(build, "nlp_config", lambda p: replace(plain(p), mixed_precision=True))
+    assert build.public_nlp_key(preset, "l-abc", rows) == key
+    monkeypatch.setattr(build, "nlp_config", lambda p: replace(plain(p), lr=plain(p).lr * 2))  # what it learns does not
+    assert build.public_nlp_key(preset, "l-abc", rows) != key
     fewer = replace(preset, rm=replace(preset.rm, public_nlp=preset.rm.public_nlp - 1))
     assert build.public_nlp_key(fewer, "l-abc", build.public_nlp_rows(fewer, data)) != key
     held = {"prompts.val": [{"prompt": rows[0]["prompt"]}], "prompts.test": []}

@@ -75,13 +75,14 @@ def test_mixed_precision_is_the_configs_choice(smoke_world, monkeypatch):
     out, _ = smoke_world
     tok = load_tokenizer(out / "world" / "tokenizer")
     rows = D.load_comparison_rows(out / "world" / "data" / "comparisons.train.jsonl")[:4]
-    asked = []
-    real = reward.autocast
-    monkeypatch.setattr(reward, "autocast", lambda device, enabled=True: asked.append(enabled) or real(device, enabled))
-    for mixed in (False, True):   # offline presets off (bench/rm_precision.py), hub presets on
+    asked, scaled = [], []
+    autocast, scaler = reward.autocast, reward.grad_scaler
+    monkeypatch.setattr(reward, "autocast", lambda device, enabled=True: asked.append(enabled) or autocast(device, enabled))
+    monkeypatch.setattr(reward, "grad_scaler", lambda device, enabled=True: scaled.append(enabled) or scaler(device, enabled))
+    for mixed in (False, True):   # offline presets off (bench/gpu_precision.py), hub presets on
         cfg = RewardConfig(batch_prompts=2, mixed_precision=mixed)
         reward.train_reward_model(load_reward_model(out / "world" / "models" / "s"), tok, rows, cfg, progress=False)
-    assert asked == [False, False, True, True]
+    assert asked == [False, False, True, True] and scaled == [False, True]
     from igpt_lib.config import get_preset
     for name, mixed in (("smoke", False), ("cpu", False), ("colab-t4", True), ("a100", True)):
         assert get_preset(name).rm.mixed_precision == get_preset(name).sft.mixed_precision == mixed

@@ -206,7 +206,7 @@ def public_nlp_rows(preset, data):
 
 def public_nlp_key(preset, base_key, rows):
     """Folder name of the public-NLP model: a digest of its base model's key, the questions and
-    every training setting (`nlp_config`)."""
+    every training setting (`nlp_config`'s `config.recipe`: not how it computes)."""
     return f"{preset.rm.size}_nlp-" + _digest(base_key, json.dumps(rows), json.dumps(recipe(nlp_config(preset))))
 
 
