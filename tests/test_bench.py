@@ -121,6 +121,20 @@ def test_gpu_precision_check_runs_the_kits_sft_on_the_cpu_world(tmp_path):
     assert out["validation_scores"][0] < out["validation_scores"][1]   # one epoch of SFT beats the base
 
 
+def test_closed_qa_bench_sorts_every_answer_into_one_kind(smoke_rm, tmp_path):
+    mod = _module("closed_qa")
+    row = {"task": "closed_qa", "meta": {"facts": [["kim", "green", "hen"]], "name": "kim", "animal": "hen"}}
+    assert [mod.kind(row, y) for y in ("green", "not stated", "black", "hen")] == \
+        ["right", "not stated", "invented", "wrong"]
+    result = mod.main(["--run", str(smoke_rm), "--models", "sft/xs", "--results", str(tmp_path / "closed_qa.json")])
+    for mode in ("T=0", "T=1"):
+        r = result["models"]["sft/xs"][mode]
+        assert r["answerable"]["prompts"] + r["unanswerable"]["prompts"] > 0
+        for group in ("answerable", "unanswerable"):
+            if r[group]["prompts"]:
+                assert sum(r[group][k] for k in mod.KINDS) == pytest.approx(1.0, abs=1e-3)
+
+
 def test_generation_bench_counts_tokens_up_to_eos():
     gen = _module("generation")
     assert gen._count([[5, 6, 1, 0, 0], [7, 8, 9]], eos=1) == 3 + 3
